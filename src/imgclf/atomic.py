@@ -1,0 +1,77 @@
+"""Atomic outputs: write to a temporary name beside the target, then rename.
+
+A stage killed half-way never leaves a file that DVC or the next stage would trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path in ``target``'s folder; rename it onto ``target`` on success.
+
+    Works for files and folders alike: whatever the caller creates at the yielded path
+    replaces ``target`` in one rename. On an exception the temporary is removed and
+    ``target`` is left as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp.rmdir()  # the caller decides whether it is a file or a folder
+    try:
+        yield tmp
+        if target.is_dir() and not target.is_symlink():
+            old = target.with_name(f".{target.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            target.rename(old)
+            tmp.rename(target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+def write_text(target: str | os.PathLike[str], text: str) -> None:
+    """Atomically write ``text`` to ``target``."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(target: str | os.PathLike[str], data: Any) -> None:
+    """Atomically write ``data`` as indented JSON (keys in insertion order)."""
+    write_text(target, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_yaml(target: str | os.PathLike[str], data: Any) -> None:
+    """Atomically write ``data`` as block-style YAML."""
+    write_text(target, yaml.safe_dump(data, sort_keys=False))
+
+
+def write_csv(target: str | os.PathLike[str], frame: Any) -> None:
+    """Atomically write a pandas DataFrame as CSV without its index."""
+    with atomic_path(target) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def remove_outputs(*paths: str | os.PathLike[str]) -> None:
+    """Delete stale outputs (files or folders) so a failed stage leaves none behind."""
+    for path in map(Path, paths):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()

@@ -1,0 +1,277 @@
+"""params.yaml as one typed object.
+
+Every stage calls :func:`load_params` once and passes the sections it needs down to
+library code. A bad key or value is one :class:`~imgclf.errors.ConfigError` naming the
+key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from imgclf.errors import ConfigError
+
+PositiveInt = Annotated[int, Field(gt=0)]
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class Section(BaseModel):
+    """Base for every params section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(Section):
+    source: Literal["digits", "fashion-mnist", "folder"] = "digits"
+    path: str | None = None
+    channels: Literal[1, 3] = 1
+    image_size: Annotated[int, Field(ge=4, le=1024)] = 8
+    resize: Literal["stretch", "pad", "crop"] = "stretch"
+    on_bad_image: Literal["fail", "skip"] = "fail"
+    max_image_pixels: Annotated[int, Field(gt=0)] = 64_000_000
+    official_test_split: bool = True
+
+    @model_validator(mode="after")
+    def _path_needed(self) -> DataConfig:
+        if self.source == "folder" and not self.path:
+            raise ValueError("data.source 'folder' needs data.path: the folder holding one sub-folder per class")
+        return self
+
+
+class ValidateConfig(Section):
+    min_images_per_class: PositiveInt = 10
+    allow_duplicates: bool = False
+    max_imbalance: Annotated[float, Field(ge=1.0)] = 10.0
+    pixel_mean: tuple[float, float] = (0.0, 255.0)
+    pixel_std: tuple[float, float] = (1.0, 128.0)
+    pixel_sample: PositiveInt = 500
+
+
+class SplitConfig(Section):
+    train: Fraction = 0.8
+    val: Fraction = 0.1
+    test: Fraction = 0.1
+    folds: Annotated[int, Field(ge=1, le=20)] = 1
+
+    @model_validator(mode="after")
+    def _ratios_sum_to_one(self) -> SplitConfig:
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(
+                f"split.train + split.val + split.test must be 1.0, got {total:g}"
+            )
+        return self
+
+
+class TransformSpec(Section):
+    """One albumentations transform: its class name and keyword arguments."""
+
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class AugmentConfig(Section):
+    transforms: list[TransformSpec] = Field(default_factory=list)
+    preview_samples: Annotated[int, Field(ge=1, le=64)] = 8
+
+
+class ModelConfig(Section):
+    name: str = "cnn"
+    width: PositiveInt = 32
+    depth: Annotated[int, Field(ge=1, le=8)] = 2
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
+    init: Literal["kaiming", "xavier", "default"] = "kaiming"
+    init_from: str | None = None
+    freeze_backbone: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _known_name(cls, name: str) -> str:
+        if name in {"mlp", "cnn", "vgg", "resnet"} or re.fullmatch(r"timm:[\w.\-]+", name):
+            return name
+        raise ValueError("model.name must be one of mlp, cnn, vgg, resnet, or timm:<architecture>")
+
+
+class TrainConfig(Section):
+    optimizer: Literal["sgd", "adam", "adamw"] = "adamw"
+    lr: Annotated[float, Field(gt=0.0, le=10.0)] = 3e-3
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
+    nesterov: bool = False
+    weight_decay: Annotated[float, Field(ge=0.0)] = 1e-4
+    scheduler: Literal["none", "cosine", "onecycle", "step"] = "cosine"
+    step_size: PositiveInt = 10
+    gamma: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    gradient_clip_val: Annotated[float, Field(ge=0.0)] | None = None
+    batch_size: PositiveInt = 64
+    max_epochs: PositiveInt = 30
+    patience: PositiveInt = 8
+    monitor: Literal["val_loss", "val_acc"] = "val_loss"
+    precision: Literal["32", "16-mixed", "bf16-mixed"] = "32"
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: PositiveInt = 1
+    num_workers: Annotated[int, Field(ge=0)] = 0
+
+
+class SearchDimension(Section):
+    """One hyperparameter of the search space."""
+
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> SearchDimension:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical dimension needs a non-empty 'choices' list")
+        elif self.low is None or self.high is None or self.low > self.high:
+            raise ValueError(f"a {self.type} dimension needs 'low' <= 'high'")
+        return self
+
+
+class TuneConfig(Section):
+    sampler: Literal["grid", "tpe", "random"] = "tpe"
+    pruner: Literal["none", "median", "hyperband"] = "median"
+    n_trials: PositiveInt = 8
+    timeout_s: Annotated[float, Field(gt=0)] | None = None
+    max_epochs: PositiveInt = 6
+    study: str = "imgclf"
+    storage: str | None = None
+    folds: bool = False
+    space: dict[str, SearchDimension] = Field(default_factory=dict)
+
+    @field_validator("space")
+    @classmethod
+    def _space_keys_are_params(cls, space: dict[str, SearchDimension]) -> dict[str, SearchDimension]:
+        for key in space:
+            section, _, name = key.partition(".")
+            fields = _TUNABLE_SECTIONS.get(section)
+            if fields is None or name not in fields:
+                raise ValueError(
+                    f"tune.space key '{key}' is not a model.*, train.* or augment.* parameter"
+                )
+        return space
+
+
+_TUNABLE_SECTIONS: dict[str, Any] = {
+    "model": ModelConfig.model_fields,
+    "train": TrainConfig.model_fields,
+    "augment": AugmentConfig.model_fields,
+}
+
+
+class EvaluateConfig(Section):
+    model_name: str = "imgclf"
+    promote_metric: str = "accuracy"
+    baseline: bool = True
+
+
+class MlflowConfig(Section):
+    experiment: str = "imgclf"
+
+
+class Params(Section):
+    seed: Annotated[int, Field(ge=0)] = 42
+    data: DataConfig = Field(default_factory=DataConfig)
+    validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def validate_cfg(self) -> ValidateConfig:
+        return self.validate_
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and check ``path``; raise :class:`ConfigError` naming the first bad key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found; run from the project root or pass --params") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc}); fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return parse_params(raw, source=str(path))
+
+
+def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
+    """Check an already-loaded mapping; ``source`` names it in error messages."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, raw, source)) from None
+
+
+def with_overrides(params: Params, overrides: dict[str, Any]) -> Params:
+    """Return ``params`` with dotted keys (``train.lr``) replaced, checked again."""
+    raw = params.model_dump(by_alias=True)
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        raw[section][name] = value
+    return parse_params(raw, source="overrides")
+
+
+def params_hash(params: Params) -> str:
+    """A short, stable hash of the effective params (for MLflow tags)."""
+    blob = json.dumps(params.model_dump(mode="json", by_alias=True), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _describe(exc: ValidationError, raw: dict[str, Any], source: str) -> str:
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"] if part not in ("function-after",)]
+    key = ".".join(loc) or "(top level)"
+    value = _lookup(raw, error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        what = "unknown key; check the spelling against the commented params.yaml in the repository"
+    elif kind == "missing":
+        what = "required key is missing"
+    else:
+        what = error["msg"].removeprefix("Value error, ")
+    shown = "" if value is _MISSING else f" = {value!r}"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{source}: {key}{shown}: {what}{more}"
+
+
+_MISSING = object()
+
+
+def _lookup(raw: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        if isinstance(raw, dict) and part in raw:
+            raw = raw[part]
+        elif isinstance(raw, list) and isinstance(part, int) and part < len(raw):
+            raw = raw[part]
+        else:
+            return _MISSING
+    return raw

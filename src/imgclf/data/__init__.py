@@ -1,0 +1,1 @@
+"""Data: sources, ingestion, the manifest, validation, splits and datasets."""

@@ -1,0 +1,68 @@
+"""What every stage entry point shares: logging set-up and the user-error boundary.
+
+``pipelines/<stage>.py`` wraps its ``main`` with :func:`stage_main`: a
+:class:`~imgclf.errors.UserError` becomes one line on stderr and exit status 2, the
+outputs named in ``--outputs`` style arguments are the stage's own business.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import mlflow
+
+from imgclf import tracking
+from imgclf.config import Params, params_hash
+from imgclf.errors import UserError
+
+log = logging.getLogger("imgclf")
+
+
+def configure_logging() -> None:
+    """INFO to stderr, quiet third-party chatter; IMGCLF_LOG_LEVEL overrides the level."""
+    level = os.environ.get("IMGCLF_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("alembic", "urllib3", "git", "PIL", "matplotlib", "great_expectations", "numexpr"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def base_parser(stage: str, description: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every stage takes."""
+    parser = argparse.ArgumentParser(prog=f"imgclf {stage}", description=description)
+    parser.add_argument("--params", default="params.yaml", help="the params file (default: params.yaml)")
+    return parser
+
+
+def stage_main(main: Callable[[Sequence[str] | None], None]) -> Callable[[Sequence[str] | None], int]:
+    """Wrap a stage's ``main(argv)`` so user mistakes print one line and exit 2."""
+
+    def run(argv: Sequence[str] | None = None) -> int:
+        configure_logging()
+        try:
+            main(argv)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        return 0
+
+    run.__doc__ = main.__doc__
+    return run
+
+
+@contextlib.contextmanager
+def tracked_run(stage: str, params: Params, manifest: str | Path | None = None) -> Iterator[mlflow.ActiveRun]:
+    """Open this stage's MLflow run: tracking URI from ``MLFLOW_TRACKING_URI`` or the
+    local default, the project's experiment, and the standard tags."""
+    tracking.configure(os.environ.get("MLFLOW_TRACKING_URI"), params.mlflow.experiment)
+    tags = tracking.stage_tags(stage, params_hash(params), manifest)
+    with tracking.stage_run(stage, tags) as run:
+        yield run

@@ -1,0 +1,82 @@
+"""MLflow conventions in one place.
+
+* Tracking store: whatever ``MLFLOW_TRACKING_URI`` names (the stage passes it in), else
+  the local SQLite file ``mlflow.db`` in the project root, artifacts in ``mlruns/``.
+* One experiment per project (``mlflow.experiment``).
+* Every stage run carries the same tags: git commit, DVC stage name, params hash and
+  data manifest hash, so any run can be traced back to the exact inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import mlflow
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+TAG_STAGE = "imgclf.stage"
+TAG_GIT_COMMIT = "mlflow.source.git.commit"
+TAG_PARAMS_HASH = "imgclf.params_hash"
+TAG_MANIFEST_HASH = "imgclf.manifest_sha256"
+
+
+def configure(tracking_uri: str | None, experiment: str) -> None:
+    """Point MLflow at ``tracking_uri`` (or the local default) and select ``experiment``."""
+    mlflow.set_tracking_uri(tracking_uri or DEFAULT_TRACKING_URI)
+    mlflow.set_experiment(experiment)
+
+
+def git_commit(cwd: str | Path = ".") -> str:
+    """The checked-out commit, or ``"uncommitted"`` outside a git work tree."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "uncommitted"
+    return out.stdout.strip()
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (used for the manifest hash and weight files)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def stage_tags(stage: str, params_hash: str, manifest: str | Path | None) -> dict[str, str]:
+    """The tags every stage run carries."""
+    tags = {TAG_STAGE: stage, TAG_GIT_COMMIT: git_commit(), TAG_PARAMS_HASH: params_hash}
+    if manifest is not None and Path(manifest).is_file():
+        tags[TAG_MANIFEST_HASH] = file_sha256(manifest)
+    return tags
+
+
+@contextlib.contextmanager
+def stage_run(stage: str, tags: dict[str, str], **start_kwargs: Any) -> Iterator[mlflow.ActiveRun]:
+    """Open the MLflow run of one stage, named after it and tagged with ``tags``."""
+    with mlflow.start_run(run_name=stage, tags=tags, **start_kwargs) as run:
+        yield run
+
+
+def mask_password(url: str) -> str:
+    """``postgresql://me:secret@host/db`` -> ``postgresql://me:***@host/db``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def log_params_flat(section: str, values: dict[str, Any]) -> None:
+    """Log a params section as ``section.key`` MLflow params (lists as strings)."""
+    mlflow.log_params({f"{section}.{key}": value for key, value in values.items()})

@@ -1,0 +1,39 @@
+"""The ``imgclf`` command: ``imgclf <stage> [ARGS]`` runs one pipeline stage (the same
+code ``dvc repro`` runs), ``imgclf predict`` classifies image files."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+STAGES = ("ingest", "validate", "split", "augment", "tune", "train", "evaluate")
+
+USAGE = f"""usage: imgclf COMMAND [ARGS...]
+
+Pipeline stages (normally run by `dvc repro`, which passes the paths from dvc.yaml):
+  {", ".join(STAGES)}
+Other commands:
+  predict PATH... [--model URI_OR_FILE] [--format table|json]
+
+`imgclf COMMAND --help` shows a command's options."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    command, rest = args[0], args[1:]
+    if command in STAGES:
+        module = importlib.import_module(f"pipelines.{command}")
+    elif command == "predict":
+        module = importlib.import_module("imgclf.serving.predict")
+    else:
+        print(f"error: unknown command {command!r}; expected one of {', '.join((*STAGES, 'predict'))}", file=sys.stderr)
+        return 2
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -157,6 +157,9 @@ class TuneConfig(Section):
     max_epochs: PositiveInt = 6
     study: str = "imgclf"
     storage: str | None = None
+    workers: PositiveInt = 1
+    heartbeat_interval_s: PositiveInt = 10
+    grace_period_s: PositiveInt = 60
     folds: bool = False
     space: dict[str, SearchDimension] = Field(default_factory=dict)
 

@@ -1,0 +1,137 @@
+"""The MLflow model registry: every evaluated model becomes a version, and the
+``champion`` alias only ever moves to a strictly better one.
+
+MLflow's own registry aliases carry the decision (``models:/<name>@champion`` is what
+``mlflow models serve`` loads); each version keeps the figure it was judged on as a tag
+(``imgclf.metric.<name>``) so the next comparison needs no run lookup.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from imgclf.evaluation.metrics import is_better
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+METRIC_TAG_PREFIX = "imgclf.metric."
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """What :func:`promote_if_better` did, with both figures."""
+
+    model_name: str
+    version: str
+    alias: str  # CHAMPION or CHALLENGER: the alias the new version received
+    metric: str
+    value: float
+    champion_version: str | None  # the champion before this decision (None: there was none)
+    champion_value: float | None
+
+    @property
+    def promoted(self) -> bool:
+        return self.alias == CHAMPION
+
+    def describe(self) -> str:
+        """One line for the log: the decision and both figures."""
+        new = f"{self.model_name} v{self.version} {self.metric}={self.value:.6g}"
+        if self.champion_version is None:
+            return f"{new}: no champion yet -> @{CHAMPION}"
+        old = f"champion v{self.champion_version} {self.metric}={_fmt(self.champion_value)}"
+        verdict = "beats" if self.promoted else "does not beat"
+        return f"{new} {verdict} {old} -> v{self.version} @{self.alias}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "promoted": self.promoted}
+
+
+def register_version(
+    client: MlflowClient,
+    model_name: str,
+    model_uri: str,
+    run_id: str | None,
+    tags: dict[str, str],
+) -> str:
+    """Register ``model_uri`` as a new version of ``model_name`` with ``tags``; return it."""
+    try:
+        client.get_registered_model(model_name)
+    except MlflowException:
+        client.create_registered_model(model_name)
+    version = client.create_model_version(model_name, model_uri, run_id=run_id, tags=tags)
+    return str(version.version)
+
+
+def promote_if_better(
+    client: MlflowClient,
+    model_name: str,
+    version: str,
+    metric: str,
+    value: float,
+) -> PromotionDecision:
+    """Judge registered ``version`` of ``model_name`` by ``metric`` = ``value``.
+
+    It becomes ``champion`` when there is none or when ``value`` strictly beats the
+    champion's (higher is better, except for the metrics in ``LOWER_IS_BETTER``); a tie or
+    a worse value keeps the champion and gives the new version ``challenger``.
+    """
+    client.set_model_version_tag(
+        model_name, version, METRIC_TAG_PREFIX + metric, repr(float(value))
+    )
+    champion = _current_champion(client, model_name)
+    champion_value = (
+        None if champion is None else _version_metric(client, model_name, champion, metric)
+    )
+    if champion is None or champion == version:
+        alias = CHAMPION
+    elif champion_value is None or is_better(metric, value, champion_value):
+        alias = CHAMPION
+    else:
+        alias = CHALLENGER
+    client.set_registered_model_alias(model_name, alias, version)
+    decision = PromotionDecision(
+        model_name=model_name,
+        version=version,
+        alias=alias,
+        metric=metric,
+        value=float(value),
+        champion_version=None if champion == version else champion,
+        champion_value=champion_value if champion != version else None,
+    )
+    client.set_model_version_tag(model_name, version, "imgclf.decision", decision.describe())
+    log.info("registry: %s", decision.describe())
+    return decision
+
+
+def _current_champion(client: MlflowClient, model_name: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(model_name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def _version_metric(
+    client: MlflowClient, model_name: str, version: str, metric: str
+) -> float | None:
+    """The figure ``version`` was judged on: its tag, else the metric of its run."""
+    mv = client.get_model_version(model_name, version)
+    tagged = mv.tags.get(METRIC_TAG_PREFIX + metric)
+    if tagged is not None:
+        return float(tagged)
+    if mv.run_id:
+        value = client.get_run(mv.run_id).data.metrics.get(metric)
+        if value is not None:
+            return float(value)
+    # A champion with no figure at all cannot be compared; the new version replaces it.
+    return None
+
+
+def _fmt(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.6g}"

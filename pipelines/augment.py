@@ -17,7 +17,9 @@ from imgclf.stage import base_parser, stage_main, tracked_run
 def main(argv: Sequence[str] | None = None) -> None:
     parser = base_parser("augment", __doc__ or "")
     parser.add_argument("--train", required=True, help="train split CSV (images for the preview)")
-    parser.add_argument("--out", required=True, help="where to write the serialized pipeline (JSON)")
+    parser.add_argument(
+        "--out", required=True, help="where to write the serialized pipeline (JSON)"
+    )
     parser.add_argument("--preview", required=True, help="where to write the preview PNG")
     args = parser.parse_args(argv)
 

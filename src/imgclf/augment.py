@@ -30,15 +30,23 @@ def build_augmentation(transforms: Sequence[TransformSpec], seed: int) -> A.Comp
     for index, spec in enumerate(transforms):
         key = f"augment.transforms[{index}]"
         transform_class = getattr(A, spec.name, None)
-        if not (isinstance(transform_class, type) and issubclass(transform_class, A.BasicTransform)):
+        if not (
+            isinstance(transform_class, type) and issubclass(transform_class, A.BasicTransform)
+        ):
             close = difflib.get_close_matches(spec.name, _transform_names(), n=1)
-            hint = f"did you mean {close[0]}?" if close else "see albumentations' list of transforms"
-            raise ConfigError(f"params.yaml: {key}.name = {spec.name!r}: not an albumentations transform; {hint}")
+            hint = (
+                f"did you mean {close[0]}?" if close else "see albumentations' list of transforms"
+            )
+            raise ConfigError(
+                f"params.yaml: {key}.name = {spec.name!r}: not an albumentations transform; {hint}"
+            )
         try:
             built.append(transform_class(**spec.args))
         except (TypeError, ValueError) as exc:
             reason = " ".join(str(exc).split())
-            raise ConfigError(f"params.yaml: {key}.args = {spec.args!r}: rejected by {spec.name}: {reason}") from None
+            raise ConfigError(
+                f"params.yaml: {key}.args = {spec.args!r}: rejected by {spec.name}: {reason}"
+            ) from None
     return A.Compose(built, seed=seed)
 
 
@@ -60,7 +68,9 @@ def load_augmentation(path: str | Path, seed: int) -> A.Compose:
     try:
         pipeline = A.load(str(path), data_format="json")
     except (ValueError, KeyError) as exc:
-        raise StaleArtifactError(f"{path}: not an albumentations pipeline ({exc}); run `dvc repro --force augment`") from None
+        raise StaleArtifactError(
+            f"{path}: not an albumentations pipeline ({exc}); run `dvc repro --force augment`"
+        ) from None
     pipeline.set_random_seed(seed)
     return pipeline
 

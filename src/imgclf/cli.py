@@ -30,7 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif command == "predict":
         module = importlib.import_module("imgclf.serving.predict")
     else:
-        print(f"error: unknown command {command!r}; expected one of {', '.join((*STAGES, 'predict'))}", file=sys.stderr)
+        known = ", ".join((*STAGES, "predict"))
+        print(f"error: unknown command {command!r}; expected one of {known}", file=sys.stderr)
         return 2
     return int(module.main(rest) or 0)
 

@@ -27,19 +27,33 @@ log = logging.getLogger("imgclf")
 def configure_logging() -> None:
     """INFO to stderr, quiet third-party chatter; IMGCLF_LOG_LEVEL overrides the level."""
     level = os.environ.get("IMGCLF_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("alembic", "urllib3", "git", "PIL", "matplotlib", "great_expectations", "numexpr"):
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S"
+    )
+    for noisy in (
+        "alembic",
+        "urllib3",
+        "git",
+        "PIL",
+        "matplotlib",
+        "great_expectations",
+        "numexpr",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def base_parser(stage: str, description: str) -> argparse.ArgumentParser:
     """An argument parser with the options every stage takes."""
     parser = argparse.ArgumentParser(prog=f"imgclf {stage}", description=description)
-    parser.add_argument("--params", default="params.yaml", help="the params file (default: params.yaml)")
+    parser.add_argument(
+        "--params", default="params.yaml", help="the params file (default: params.yaml)"
+    )
     return parser
 
 
-def stage_main(main: Callable[[Sequence[str] | None], None]) -> Callable[[Sequence[str] | None], int]:
+def stage_main(
+    main: Callable[[Sequence[str] | None], None],
+) -> Callable[[Sequence[str] | None], int]:
     """Wrap a stage's ``main(argv)`` so user mistakes print one line and exit 2."""
 
     def run(argv: Sequence[str] | None = None) -> int:
@@ -59,7 +73,9 @@ def stage_main(main: Callable[[Sequence[str] | None], None]) -> Callable[[Sequen
 
 
 @contextlib.contextmanager
-def tracked_run(stage: str, params: Params, manifest: str | Path | None = None) -> Iterator[mlflow.ActiveRun]:
+def tracked_run(
+    stage: str, params: Params, manifest: str | Path | None = None
+) -> Iterator[mlflow.ActiveRun]:
     """Open this stage's MLflow run: tracking URI from ``MLFLOW_TRACKING_URI`` or the
     local default, the project's experiment, and the standard tags."""
     tracking.configure(os.environ.get("MLFLOW_TRACKING_URI"), params.mlflow.experiment)

@@ -22,10 +22,16 @@ SMALLEST = {"tune": {"n_trials": 2, "max_epochs": 1}, "train": {"max_epochs": 2,
 
 def copy_repository(destination: Path) -> Path:
     """Copy the tracked and untracked-but-not-ignored files, then commit them in a new repo."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source = REPO / name
         if source.is_file():
@@ -39,8 +45,10 @@ def copy_repository(destination: Path) -> Path:
 def git_env() -> dict[str, str]:
     return {
         **os.environ,
-        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
+        "GIT_AUTHOR_NAME": "test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
     }
 
 
@@ -65,8 +73,26 @@ def dvc(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def repro_ok(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     result = dvc(project, "repro", *args)
-    assert result.returncode == 0, f"dvc repro failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    assert result.returncode == 0, (
+        f"dvc repro failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
     return result
+
+
+def assert_every_stage_logged_to_one_experiment(project: Path) -> None:
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(
+        yaml.safe_load((project / "params.yaml").read_text())["mlflow"]["experiment"]
+    )
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.`imgclf.stage` != ''")
+    assert {run.data.tags["imgclf.stage"] for run in runs} >= set(STAGES)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True
+    ).stdout.strip()
+    assert all(run.data.tags["mlflow.source.git.commit"] == head for run in runs)
 
 
 @pytest.fixture
@@ -83,8 +109,14 @@ def test_dvc_repro_runs_every_stage_then_is_a_noop(project: Path) -> None:
     assert sorted(lock["stages"]) == sorted(STAGES)
     metrics = json.loads((project / "metrics.json").read_text())
     assert 0.0 <= metrics["accuracy"] <= 1.0 and "f1_macro" in metrics
-    for output in ["data/manifest.csv", "models/model.ckpt", "models/best_params.yaml", "reports/confusion_matrix.png"]:
+    for output in [
+        "data/manifest.csv",
+        "models/model.ckpt",
+        "models/best_params.yaml",
+        "reports/confusion_matrix.png",
+    ]:
         assert (project / output).is_file(), output
+    assert_every_stage_logged_to_one_experiment(project)
 
     started = time.monotonic()
     again = repro_ok(project)
@@ -104,9 +136,13 @@ def test_params_typo_stops_the_pipeline_with_one_line(project: Path) -> None:
     set_params(project, {"data": {"chanels": 3}})
     result = dvc(project, "repro", "ingest")
     assert result.returncode != 0
-    errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("error:")]
-    assert errors == ["error: params.yaml: data.chanels = 3: unknown key; check the spelling against "
-                      "the commented params.yaml in the repository"]
+    errors = [
+        line for line in (result.stdout + result.stderr).splitlines() if line.startswith("error:")
+    ]
+    assert errors == [
+        "error: params.yaml: data.chanels = 3: unknown key; check the spelling against "
+        "the commented params.yaml in the repository"
+    ]
     assert "Traceback" not in result.stdout + result.stderr
     assert not (project / "data" / "manifest.csv").exists()
 

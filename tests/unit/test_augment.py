@@ -10,7 +10,9 @@ from imgclf.config import TransformSpec
 from imgclf.errors import ConfigError, StaleArtifactError
 
 POLICY = [
-    TransformSpec(name="Affine", args={"rotate": [-15, 15], "translate_percent": [-0.1, 0.1], "p": 1.0}),
+    TransformSpec(
+        name="Affine", args={"rotate": [-15, 15], "translate_percent": [-0.1, 0.1], "p": 1.0}
+    ),
     TransformSpec(name="RandomBrightnessContrast", args={"p": 0.5}),
 ]
 
@@ -20,7 +22,9 @@ def image() -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, size=(16, 16), dtype=np.uint8)
 
 
-def test_saved_policy_loads_back_and_augments_identically(tmp_path: Path, image: np.ndarray) -> None:
+def test_saved_policy_loads_back_and_augments_identically(
+    tmp_path: Path, image: np.ndarray
+) -> None:
     path = tmp_path / "augment.json"
     save_augmentation(build_augmentation(POLICY, seed=7), path)
     first = load_augmentation(path, seed=7)(image=image)["image"]
@@ -32,7 +36,9 @@ def test_saved_policy_loads_back_and_augments_identically(tmp_path: Path, image:
 
 
 def test_misspelled_transform_suggests_the_real_name() -> None:
-    with pytest.raises(ConfigError, match=r"augment\.transforms\[0\]\.name = 'Afine'.*did you mean Affine"):
+    with pytest.raises(
+        ConfigError, match=r"augment\.transforms\[0\]\.name = 'Afine'.*did you mean Affine"
+    ):
         build_augmentation([TransformSpec(name="Afine")], seed=0)
 
 
@@ -46,7 +52,9 @@ def test_missing_policy_file_says_which_stage_to_run(tmp_path: Path) -> None:
         load_augmentation(tmp_path / "missing.json", seed=0)
 
 
-def test_preview_is_a_png_with_originals_and_augmentations(tmp_path: Path, image: np.ndarray) -> None:
+def test_preview_is_a_png_with_originals_and_augmentations(
+    tmp_path: Path, image: np.ndarray
+) -> None:
     out = tmp_path / "preview.png"
     save_preview([image, image], ["a", "b"], build_augmentation(POLICY, seed=0), out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -58,7 +58,9 @@ def test_split_ratios_must_add_up_to_one(tmp_path: Path) -> None:
 
 
 def test_search_space_key_must_be_a_real_param(tmp_path: Path) -> None:
-    path = write_params(tmp_path, "tune:\n  space:\n    train.learning_rate: {type: float, low: 0.1, high: 1}\n")
+    path = write_params(
+        tmp_path, "tune:\n  space:\n    train.learning_rate: {type: float, low: 0.1, high: 1}\n"
+    )
     with pytest.raises(ConfigError, match=r"train\.learning_rate"):
         load_params(path)
 
@@ -81,5 +83,7 @@ def test_overrides_are_checked_and_change_the_hash(tmp_path: Path) -> None:
 
 def test_params_hash_is_stable_across_reads() -> None:
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    assert params_hash(load_params(REPO / "params.yaml")) == params_hash(load_params(REPO / "params.yaml"))
+    assert params_hash(load_params(REPO / "params.yaml")) == params_hash(
+        load_params(REPO / "params.yaml")
+    )
     assert raw["seed"] == load_params(REPO / "params.yaml").seed

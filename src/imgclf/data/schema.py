@@ -21,7 +21,17 @@ import pandas as pd
 
 from imgclf.errors import StaleArtifactError
 
-MANIFEST_COLUMNS = ["path", "label", "sha256", "width", "height", "mode", "bytes", "source", "source_split"]
+MANIFEST_COLUMNS = [
+    "path",
+    "label",
+    "sha256",
+    "width",
+    "height",
+    "mode",
+    "bytes",
+    "source",
+    "source_split",
+]
 SPLIT_COLUMNS = ["path", "label", "sha256"]
 FOLD_COLUMNS = [*SPLIT_COLUMNS, "fold"]
 REJECTED_COLUMNS = ["path", "reason"]
@@ -58,7 +68,9 @@ def read_classes(path: str | Path) -> list[str]:
     except FileNotFoundError:
         raise StaleArtifactError(f"{path}: not found; run `dvc repro ingest` first") from None
     except (KeyError, TypeError, json.JSONDecodeError):
-        raise StaleArtifactError(f"{path}: expected {{\"classes\": [...]}}; run `dvc repro --force ingest`") from None
+        raise StaleArtifactError(
+            f'{path}: expected {{"classes": [...]}}; run `dvc repro --force ingest`'
+        ) from None
     return [str(name) for name in classes]
 
 

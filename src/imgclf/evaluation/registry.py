@@ -89,12 +89,14 @@ def promote_if_better(
     champion_value = (
         None if champion is None else _version_metric(client, model_name, champion, metric)
     )
-    if champion is None or champion == version:
-        alias = CHAMPION
-    elif champion_value is None or is_better(metric, value, champion_value):
-        alias = CHAMPION
-    else:
-        alias = CHALLENGER
+    # No champion, a champion with no figure, or a strictly better figure: promote.
+    promote = (
+        champion is None
+        or champion == version
+        or champion_value is None
+        or is_better(metric, value, champion_value)
+    )
+    alias = CHAMPION if promote else CHALLENGER
     client.set_registered_model_alias(model_name, alias, version)
     decision = PromotionDecision(
         model_name=model_name,

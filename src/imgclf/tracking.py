@@ -25,12 +25,18 @@ TAG_STAGE = "imgclf.stage"
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
 TAG_PARAMS_HASH = "imgclf.params_hash"
 TAG_MANIFEST_HASH = "imgclf.manifest_sha256"
+# MLflow 3's UI opens an experiment in its GenAI view unless told it is model training.
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
 
 
 def configure(tracking_uri: str | None, experiment: str) -> None:
     """Point MLflow at ``tracking_uri`` (or the local default) and select ``experiment``."""
     mlflow.set_tracking_uri(tracking_uri or DEFAULT_TRACKING_URI)
-    mlflow.set_experiment(experiment)
+    found = mlflow.set_experiment(experiment)
+    if TAG_EXPERIMENT_KIND not in found.tags:
+        mlflow.MlflowClient().set_experiment_tag(
+            found.experiment_id, TAG_EXPERIMENT_KIND, "custom_model_development"
+        )
 
 
 def git_commit(cwd: str | Path = ".") -> str:

@@ -1,0 +1,258 @@
+"""One study, any number of workers, exactly ``n_trials`` finished trials.
+
+``n_trials`` is the study's total, not a per-run count: a re-run after a crash, or a worker
+joining late, runs only the trials still missing. Three rules make "exactly" hold while
+workers on several machines share one storage:
+
+1. before starting a trial a worker counts finished (complete or pruned) and running trials;
+   when they already fill the budget it waits for the running ones instead of starting more
+   (a running trial may still fail and be retried);
+2. trial numbers are handed out atomically by the storage, so inside the trial the worker
+   claims its slot by number: a trial whose lower-numbered, non-failed trials already fill
+   the budget lost a race and ends as FAIL (user attr ``imgclf.over_budget``) before any
+   training; it is not retried;
+3. a trial interrupted by a dead worker is failed (heartbeat on RDB storages, or at start-up
+   on the stage's own files) and retried at most once with the same parameters.
+
+Optuna's ``MaxTrialsCallback`` alone checks only after a trial ends, so concurrent workers
+overshoot; rule 1 and 2 are the part it leaves out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.storages import fail_stale_trials
+from optuna.trial import FrozenTrial, TrialState
+
+from imgclf.config import TuneConfig
+from imgclf.errors import UserError
+from imgclf.tuning.pruners import build_pruner
+from imgclf.tuning.samplers import build_sampler, trial_budget
+from imgclf.tuning.space import grid_size, grid_values
+from imgclf.tuning.storage import StorageSpec, open_storage, retry_callback
+
+log = logging.getLogger(__name__)
+
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
+OVER_BUDGET = "imgclf.over_budget"
+
+Objective = Callable[[optuna.Trial], float]
+ObjectiveFactory = Callable[[int], Objective]
+"""Worker index -> that worker's objective (built once per worker process)."""
+WorkerSession = Callable[[int], AbstractContextManager[Any]]
+"""Worker index -> context held around a child worker's trials (its MLflow parent run)."""
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """Everything a worker process needs to join the study (picklable)."""
+
+    study_name: str
+    storage: StorageSpec
+    tune: TuneConfig
+    seed: int
+    workers: int = 1
+    show_progress_bar: bool = False
+    poll_s: float = 1.0
+
+    @property
+    def n_trials(self) -> int:
+        return trial_budget(self.tune)
+
+
+class _OverBudget(Exception):
+    """Raised inside a trial that lost the race for the study's last slot."""
+
+
+def open_study(plan: StudyPlan, worker: int = 0) -> optuna.Study:
+    """Create the study or load it (workers racing to create it all end up in one)."""
+    storage = open_storage(
+        plan.storage,
+        heartbeat_interval_s=plan.tune.heartbeat_interval_s,
+        grace_period_s=plan.tune.grace_period_s,
+    )
+    study = optuna.create_study(
+        storage=storage,
+        study_name=plan.study_name,
+        direction="maximize",
+        pruner=build_pruner(plan.tune.pruner, plan.tune.max_epochs),
+        load_if_exists=True,
+    )
+    if study.direction != optuna.study.StudyDirection.MAXIMIZE:
+        raise UserError(
+            f"tune: study {plan.study_name!r} in {plan.storage.display} minimizes; "
+            "use another --study name"
+        )
+    # Seeded by worker and by how far the study got, so parallel workers and re-runs do not
+    # replay the same random points.
+    offset = len(study.get_trials(deepcopy=False))
+    parallel = plan.workers > 1 or not plan.storage.owned
+    study.sampler = build_sampler(plan.tune, plan.seed + 7919 * worker + offset, parallel=parallel)
+    return study
+
+
+def recover_interrupted_trials(study: optuna.Study) -> list[int]:
+    """Fail trials left RUNNING by a crashed run and queue each for one retry.
+
+    Only for storages no other worker uses (the stage's own files); shared storages rely on
+    heartbeats instead. Returns the numbers of the failed trials.
+    """
+    retry = retry_callback()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        failed.append(trial.number)
+        retry(study, study.get_trials(deepcopy=True)[trial.number])
+    if failed:
+        log.warning(
+            "trials %s were interrupted by an earlier run: failed, and queued once more", failed
+        )
+    return failed
+
+
+def run_study(
+    plan: StudyPlan,
+    make_objective: ObjectiveFactory,
+    child_session: WorkerSession | None = None,
+) -> optuna.Study:
+    """Run ``plan.workers`` workers (this process is worker 0) until the study is complete.
+
+    ``make_objective`` and ``child_session`` must be picklable (module-level functions or
+    ``functools.partial`` of them): worker processes are spawned, not forked.
+    """
+    study = open_study(plan, worker=0)
+    if plan.storage.owned:
+        recover_interrupted_trials(study)
+    context = multiprocessing.get_context("spawn")
+    children = [
+        context.Process(
+            target=_child_worker,
+            args=(plan, make_objective, child_session, index),
+            name=f"tune-worker-{index}",
+        )
+        for index in range(1, plan.workers)
+    ]
+    for child in children:
+        child.start()
+    try:
+        run_worker(study, make_objective(0), plan, progress=plan.show_progress_bar)
+    finally:
+        for child in children:
+            child.join()
+    failed = [child.name for child in children if child.exitcode != 0]
+    if failed:
+        raise RuntimeError(
+            f"worker process(es) {', '.join(failed)} failed; see their log lines above"
+        )
+    return study
+
+
+def run_worker(
+    study: optuna.Study, objective: Objective, plan: StudyPlan, *, progress: bool = False
+) -> int:
+    """Run trials of ``study`` in this process until it has ``plan.n_trials`` finished
+    trials (or ``tune.timeout_s`` passes). Returns how many trials this worker started."""
+    budget = plan.n_trials
+    grid_points = _grid_points(plan)
+    deadline = None if plan.tune.timeout_s is None else time.monotonic() + plan.tune.timeout_s
+    started = 0
+
+    def claimed(trial: optuna.Trial) -> float:
+        nonlocal started
+        started += 1
+        if not _claims_slot(study, trial.number, budget):
+            trial.set_user_attr(OVER_BUDGET, True)
+            study.stop()
+            raise _OverBudget(f"trial {trial.number}: the study already has {budget} trials")
+        return objective(trial)
+
+    def stop_when_full(study: optuna.Study, _trial: FrozenTrial) -> None:
+        census = _Census.of(study, grid_points)
+        if not census.needs_new_trial(budget) and census.waiting == 0:
+            study.stop()
+
+    while True:
+        census = _Census.of(study, grid_points)
+        if census.finished >= budget:
+            break
+        left_s = None if deadline is None else deadline - time.monotonic()
+        if left_s is not None and left_s <= 0:
+            log.info("tune.timeout_s reached: %d of %d trials finished", census.finished, budget)
+            break
+        if census.waiting or census.needs_new_trial(budget):
+            study.optimize(
+                claimed,
+                n_trials=max(1, budget - census.finished - census.running),
+                timeout=left_s,
+                callbacks=[stop_when_full],
+                catch=(_OverBudget,),
+                show_progress_bar=progress,
+            )
+        elif census.running:
+            # The budget is taken by running trials, maybe of a dead worker: wait, and let
+            # the heartbeat check fail (and re-queue) those that went stale.
+            fail_stale_trials(study)
+            time.sleep(plan.poll_s)
+        else:
+            break  # grid: every point has a finished trial
+    return started
+
+
+def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The study's complete and pruned trials, in trial-number order."""
+    return study.get_trials(deepcopy=False, states=COUNTED)
+
+
+@dataclass(frozen=True)
+class _Census:
+    finished: int
+    running: int
+    waiting: int
+    grid_open: bool  # grid sampler: some point has no trial yet (always True otherwise)
+
+    @classmethod
+    def of(cls, study: optuna.Study, grid_points: int | None) -> _Census:
+        trials = study.get_trials(deepcopy=False)
+        taken = {
+            t.system_attrs.get("grid_id")
+            for t in trials
+            if t.state != TrialState.FAIL or OVER_BUDGET not in t.user_attrs
+        }
+        return cls(
+            finished=sum(t.state in COUNTED for t in trials),
+            running=sum(t.state == TrialState.RUNNING for t in trials),
+            waiting=sum(t.state == TrialState.WAITING for t in trials),
+            grid_open=grid_points is None or not taken.issuperset(range(grid_points)),
+        )
+
+    def needs_new_trial(self, budget: int) -> bool:
+        return self.finished + self.running + self.waiting < budget and self.grid_open
+
+
+def _claims_slot(study: optuna.Study, number: int, budget: int) -> bool:
+    trials = study.get_trials(deepcopy=False, states=(*COUNTED, TrialState.RUNNING))
+    return sum(t.number < number for t in trials) < budget
+
+
+def _grid_points(plan: StudyPlan) -> int | None:
+    return grid_size(grid_values(plan.tune.space)) if plan.tune.sampler == "grid" else None
+
+
+def _child_worker(
+    plan: StudyPlan, make_objective: ObjectiveFactory, session: WorkerSession | None, index: int
+) -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    log.info("tune worker %d (pid %d) joins study %s", index, os.getpid(), plan.study_name)
+    with session(index) if session is not None else contextlib.nullcontext():
+        study = open_study(plan, worker=index)
+        run_worker(study, make_objective(index), plan)

@@ -187,6 +187,9 @@ class EvaluateConfig(Section):
     model_name: str = "imgclf"
     promote_metric: str = "accuracy"
     baseline: bool = True
+    baseline_model: Literal["svc", "logistic"] = "svc"
+    ece_bins: Annotated[int, Field(ge=2, le=100)] = 15
+    onnx_check: bool = True
 
 
 class MlflowConfig(Section):

@@ -1,0 +1,205 @@
+"""ingest: every file found is a manifest row or a rejected row, and bad input is named."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from imgclf.config import DataConfig
+from imgclf.data import ingest as ingest_module
+from imgclf.data.images import read_image
+from imgclf.data.ingest import IGNORED_NOT_IMAGE, class_folders, ingest
+from imgclf.data.schema import MANIFEST_COLUMNS, REJECTED_COLUMNS
+from imgclf.data.sources import DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, fashion_mnist_source
+from imgclf.errors import DataError
+from tests.unit.conftest import PER_CLASS, save_image
+
+
+def folder_config(root: Path, **overrides: object) -> DataConfig:
+    return DataConfig(source="folder", path=str(root), channels=3, image_size=8, **overrides)
+
+
+def files_found(root: Path) -> int:
+    """Files, file symlinks and folder symlinks under ``root``: what ingest must account for."""
+    count = 0
+    for folder, dirs, files in os.walk(root):
+        count += len(files) + sum(Path(folder, name).is_symlink() for name in dirs)
+    return count
+
+
+def run(cfg: DataConfig, tmp_path: Path, workers: int = 1):
+    return ingest(cfg, tmp_path / "out", "data/images", workers=workers)
+
+
+def test_folder_ingest_writes_canonical_pngs_and_manifest(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    result = run(folder_config(image_folder), tmp_path)
+    assert result.classes == ["bird", "cat", "dog"]
+    assert list(result.manifest.columns) == MANIFEST_COLUMNS
+    assert len(result.manifest) == 3 * PER_CLASS and result.rejected.empty
+    first = result.manifest.iloc[0]
+    assert first["path"].startswith("data/images/bird/") and first["label"] == "bird"
+    written = tmp_path / "out" / first["path"].removeprefix("data/images/")
+    assert read_image(written).shape == (8, 8, 3)
+    assert (first["width"], first["height"], first["mode"]) == (8, 8, "RGB")
+    assert first["bytes"] == written.stat().st_size
+
+
+def test_skip_accounts_for_every_file_found(
+    image_folder: Path, tmp_path: Path, add_bad_inputs
+) -> None:
+    added = add_bad_inputs(image_folder)
+    result = run(folder_config(image_folder, on_bad_image="skip"), tmp_path)
+    assert len(result.manifest) + len(result.rejected) == files_found(image_folder)
+    assert list(result.rejected.columns) == REJECTED_COLUMNS
+    reasons = dict(zip(result.rejected["path"], result.rejected["reason"], strict=True))
+    expected = {
+        "zero_byte": "empty file",
+        "truncated": "truncated",
+        "not_an_image": "not an allowed image",
+        "random_bytes": "not an allowed image",
+        "bomb": "decompression bomb",
+        "symlink_outside": "outside data.path",
+        "eps": "not an allowed image",
+        "ignored_readme": "ignored: not inside a class folder",
+        "ignored_ds_store": "ignored: hidden file",
+        "ignored_text": IGNORED_NOT_IMAGE,
+    }
+    for kind, reason in expected.items():
+        assert reason in reasons[str(added[kind])], kind
+    assert (result.bad, result.ignored) == (7, 3)
+    assert len(result.manifest) == 3 * PER_CLASS
+
+
+def test_fail_stops_and_lists_every_bad_file(
+    image_folder: Path, tmp_path: Path, add_bad_inputs
+) -> None:
+    added = add_bad_inputs(image_folder)
+    with pytest.raises(DataError) as raised:
+        run(folder_config(image_folder), tmp_path)
+    message = str(raised.value)
+    assert message.startswith("7 bad image file(s)")
+    for kind, path in added.items():
+        assert (str(path) in message) == (not kind.startswith("ignored")), kind
+
+
+def test_odd_modes_unicode_names_and_upper_case_extensions_are_ingested(
+    image_folder: Path, tmp_path: Path, odd_images: dict[str, Path]
+) -> None:
+    for path in odd_images.values():
+        target = image_folder / "ñandú" / path.name
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    result = run(folder_config(image_folder), tmp_path)
+    assert result.rejected.empty
+    assert (result.manifest["label"] == "ñandú").sum() == len(odd_images)
+
+
+def test_images_below_class_folders_at_any_depth_belong_to_the_class(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    save_image(
+        image_folder / "cat" / "2024" / "june" / "deep.png", np.full((16, 16, 3), 9, np.uint8)
+    )
+    manifest = run(folder_config(image_folder), tmp_path).manifest
+    assert manifest.loc[manifest["source"].str.endswith("deep.png"), "label"].tolist() == ["cat"]
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        ("missing", "no such folder"),
+        ("one_class", "at least two sub-folders"),
+        ("empty_class", "hold no image files"),
+    ],
+)
+def test_unusable_folders_are_one_clear_message(
+    image_folder: Path, tmp_path: Path, layout: str, message: str
+) -> None:
+    root = image_folder
+    if layout == "missing":
+        root = tmp_path / "nowhere"
+    elif layout == "one_class":
+        root = tmp_path / "single"
+        save_image(root / "cat" / "a.png", np.zeros((4, 4), np.uint8))
+    else:
+        (root / "empty").mkdir()
+    with pytest.raises(DataError, match=message):
+        run(folder_config(root), tmp_path)
+
+
+def test_a_class_left_without_images_after_skipping_is_an_error(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    (image_folder / "fish").mkdir()
+    (image_folder / "fish" / "broken.png").write_bytes(b"")
+    with pytest.raises(DataError, match="fish"):
+        run(folder_config(image_folder, on_bad_image="skip"), tmp_path)
+
+
+def test_parallel_ingest_equals_serial_ingest(
+    image_folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(ingest_module, "_PARALLEL_FROM", 1)
+    monkeypatch.setattr(ingest_module, "_CHUNK", 5)
+    serial = ingest(folder_config(image_folder), tmp_path / "a", "data/images", workers=1)
+    parallel = ingest(folder_config(image_folder), tmp_path / "b", "data/images", workers=2)
+    pd.testing.assert_frame_equal(serial.manifest, parallel.manifest)
+
+
+def test_class_names_become_safe_unique_folders() -> None:
+    assert class_folders(["T-shirt/top", "T-shirt top", "..", "猫"]) == {
+        "T-shirt/top": "T-shirt_top",
+        "T-shirt top": "T-shirt_top-1",
+        "..": "class_2",
+        "猫": "猫",
+    }
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", n) for n in array.shape)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_fashion_mnist_idx_files_keep_the_official_test_set(tmp_path: Path) -> None:
+    folder = tmp_path / "fmnist"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, count in (("train", 20), ("t10k", 10)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (count, 28, 28)))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(count) % 10)
+    result = run(DataConfig(source="fashion-mnist", path=str(folder), image_size=28), tmp_path)
+    assert result.classes == FASHION_MNIST_CLASSES
+    assert (result.manifest["source_split"] == "test").sum() == 10
+    assert "data/images/T-shirt_top/train-00000.png" in set(result.manifest["path"])
+
+
+def test_truncated_idx_file_is_a_clear_error(tmp_path: Path) -> None:
+    folder = tmp_path / "fmnist"
+    folder.mkdir()
+    for prefix in ("train", "t10k"):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", np.zeros((2, 28, 28)))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.zeros(2))
+    with gzip.open(folder / "train-images-idx3-ubyte.gz", "wb") as handle:
+        handle.write(bytes([0, 0, 8, 3]) + struct.pack(">III", 2, 28, 28) + b"\0" * 100)
+    with pytest.raises(DataError, match="truncated"):
+        fashion_mnist_source(folder)
+
+
+@pytest.mark.skipif(
+    not Path(DEBIAN_FASHION_MNIST, "train-images-idx3-ubyte.gz").is_file(),
+    reason="Debian's Fashion-MNIST is not installed: `apt-get install -y dataset-fashion-mnist`",
+)
+def test_debian_fashion_mnist_has_60000_train_and_10000_test_images() -> None:
+    source = fashion_mnist_source(Path(DEBIAN_FASHION_MNIST))
+    assert len(source.candidates) == 70_000
+    assert sum(c.source_split == "test" for c in source.candidates) == 10_000
+    assert source.candidates[0].pixels is not None and source.candidates[0].pixels.shape == (28, 28)

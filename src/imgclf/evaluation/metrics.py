@@ -47,7 +47,9 @@ def classification_metrics(
         out[f"recall_{average}"] = float(recall)
         out[f"f1_{average}"] = float(f1)
     out["roc_auc_ovr"] = roc_auc_ovr_macro(y_true, probs)
-    out["log_loss"] = float(skm.log_loss(y_true, probs, labels=labels))
+    # float32 softmax rows sum to 1 only within ~1e-7, which log_loss warns about.
+    rescaled = probs / probs.sum(axis=1, keepdims=True)
+    out["log_loss"] = float(skm.log_loss(y_true, rescaled, labels=labels))
     out["ece"] = expected_calibration_error(y_true, probs, n_bins=ece_bins)
     out["n_test"] = float(len(y_true))
     return out
@@ -73,8 +75,8 @@ def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, n_bins: in
     """Top-label ECE: confidence vs accuracy gap over ``n_bins`` equal-width bins,
     weighted by the share of samples in each bin."""
     value = multiclass_calibration_error(
-        torch.as_tensor(probs, dtype=torch.float64),
-        torch.as_tensor(y_true, dtype=torch.int64),
+        torch.tensor(np.asarray(probs), dtype=torch.float64),
+        torch.tensor(np.asarray(y_true), dtype=torch.int64),
         num_classes=probs.shape[1],
         n_bins=n_bins,
         norm="l1",

@@ -59,13 +59,17 @@ def register_version(
     model_uri: str,
     run_id: str | None,
     tags: dict[str, str],
+    model_id: str | None = None,
 ) -> str:
-    """Register ``model_uri`` as a new version of ``model_name`` with ``tags``; return it."""
+    """Register ``model_uri`` (of MLflow logged model ``model_id``, when it is one) as a new
+    version of ``model_name`` with ``tags``; return the version number."""
     try:
         client.get_registered_model(model_name)
     except MlflowException:
         client.create_registered_model(model_name)
-    version = client.create_model_version(model_name, model_uri, run_id=run_id, tags=tags)
+    version = client.create_model_version(
+        model_name, model_uri, run_id=run_id, tags=tags, model_id=model_id
+    )
     return str(version.version)
 
 

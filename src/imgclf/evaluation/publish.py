@@ -1,0 +1,82 @@
+"""Everything the evaluate stage sends to MLflow, from the one :class:`Evaluation`.
+
+The pyfunc model is logged to the evaluate run, the same metrics dict that went to
+``metrics.json`` is logged to the run and linked to that logged model, every output file
+becomes an artifact, and the model is registered and judged by
+:func:`~imgclf.evaluation.registry.promote_if_better`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from mlflow import MlflowClient
+
+from imgclf import tracking
+from imgclf.evaluation.evaluate import Evaluation
+from imgclf.evaluation.registry import PromotionDecision, promote_if_better, register_version
+from imgclf.serving.image_classifier import ImageClassifier
+from imgclf.serving.mlflow_model import WEIGHTS_SHA_TAG, log_image_model
+
+log = logging.getLogger(__name__)
+
+# Run tags copied onto the model version, so a version names its exact inputs.
+VERSION_TAGS_FROM_RUN = (
+    tracking.TAG_GIT_COMMIT,
+    tracking.TAG_PARAMS_HASH,
+    tracking.TAG_MANIFEST_HASH,
+)
+
+
+def publish_evaluation(
+    evaluation: Evaluation,
+    classifier: ImageClassifier,
+    example_image: np.ndarray,
+    outputs: Sequence[Path],
+    model_name: str,
+    promote_metric: str,
+) -> PromotionDecision:
+    """Log model, metrics and ``outputs`` to the active run; register and judge the model."""
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("publish_evaluation needs an active MLflow run (stage.tracked_run)")
+    run_id = run.info.run_id
+    logged = log_image_model(classifier, example_image)
+    mlflow.log_metrics(evaluation.metrics, model_id=logged.info.model_id)
+    for path in outputs:
+        if path.is_dir():
+            mlflow.log_artifacts(str(path), artifact_path=_artifact_folder(path / "x"))
+        else:
+            mlflow.log_artifact(str(path), artifact_path=_artifact_folder(path))
+
+    client = MlflowClient()
+    run_tags = client.get_run(run_id).data.tags
+    tags = {key: run_tags[key] for key in VERSION_TAGS_FROM_RUN if key in run_tags}
+    tags |= {WEIGHTS_SHA_TAG: logged.weights_sha256, "imgclf.evaluate_run_id": run_id}
+    version = register_version(
+        client, model_name, logged.info.model_uri, run_id, tags, model_id=logged.info.model_id
+    )
+    decision = promote_if_better(
+        client, model_name, version, promote_metric, evaluation.metrics[promote_metric]
+    )
+    mlflow.set_tags(
+        {
+            "imgclf.model_version": version,
+            "imgclf.alias": decision.alias,
+            "imgclf.decision": decision.describe(),
+        }
+    )
+    mlflow.log_dict(decision.to_dict(), "promotion.json")
+    return decision
+
+
+def _artifact_folder(path: Path) -> str | None:
+    """``plots/roc/a.csv`` -> ``plots/roc``: artifacts mirror the output layout."""
+    parent = path.parent
+    if parent.is_absolute():
+        return parent.name
+    return None if parent == Path(".") else parent.as_posix()

@@ -1,0 +1,81 @@
+"""Logging the classifier as an MLflow pyfunc model (models from code, no pickle)."""
+
+from __future__ import annotations
+
+import base64
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.models.model import ModelInfo
+from mlflow.types.schema import AnyType, Array, ColSpec, DataType, Schema
+
+from imgclf.data.images import encode_png
+from imgclf.serving.image_classifier import CONFIG_FILE, WEIGHTS_FILE, ImageClassifier, save_bundle
+from imgclf.serving.pyfunc_model import INPUT_COLUMN
+
+MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
+WEIGHTS_SHA_TAG = "imgclf.weights_sha256"
+
+# ``image`` holds either base64 text of an image file or a nested list of pixel values, so
+# its column type is MLflow's AnyType (a string type would reject the arrays).
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec(AnyType(), INPUT_COLUMN)]),
+    outputs=Schema(
+        [
+            ColSpec(DataType.string, "label"),
+            ColSpec(DataType.double, "probability"),
+            ColSpec(Array(DataType.double), "probabilities"),
+        ]
+    ),
+)
+
+# Third-party packages the model code imports; imgclf itself must be installed where the
+# model is served (`mlflow models serve --env-manager local` from the project's venv).
+PIP_REQUIREMENTS = [
+    f"mlflow=={mlflow.__version__}",
+    "torch",
+    "safetensors",
+    "pillow",
+    "numpy",
+    "pandas",
+]
+
+
+@dataclass(frozen=True)
+class LoggedImageModel:
+    info: ModelInfo
+    weights_sha256: str
+
+
+def encode_image_file(pixels: np.ndarray) -> str:
+    """A canonical uint8 image as base64 text of its PNG file (the serving input)."""
+    return base64.b64encode(encode_png(pixels)).decode("ascii")
+
+
+def log_image_model(
+    classifier: ImageClassifier, example: np.ndarray, name: str = "model"
+) -> LoggedImageModel:
+    """Log ``classifier`` to the active MLflow run as a pyfunc model named ``name``, with its
+    signature, ``example`` (one canonical image) as input example and the weights' SHA-256
+    in its model config and metadata."""
+    with tempfile.TemporaryDirectory(prefix="imgclf-model-") as folder:
+        sha = save_bundle(classifier, folder)
+        info = mlflow.pyfunc.log_model(
+            name=name,
+            python_model=str(MODEL_CODE),
+            artifacts={
+                "weights": str(Path(folder) / WEIGHTS_FILE),
+                "config": str(Path(folder) / CONFIG_FILE),
+            },
+            model_config={"weights_sha256": sha},
+            metadata={WEIGHTS_SHA_TAG: sha},
+            signature=SIGNATURE,
+            input_example=pd.DataFrame({INPUT_COLUMN: [encode_image_file(example)]}),
+            pip_requirements=PIP_REQUIREMENTS,
+        )
+    return LoggedImageModel(info=info, weights_sha256=sha)

@@ -1,0 +1,81 @@
+"""MLflow for trials: one nested run per trial under the worker's parent run.
+
+The run carries the trial's params, its per-epoch ``val_acc``/``val_loss`` (step = epoch)
+and its final state as the tag ``imgclf.trial_state`` (complete, pruned or failed). Under
+multi-GPU training only the rank-zero process logs, so a trial is one run, not one per GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import mlflow
+import optuna
+import pandas as pd
+from lightning.pytorch.utilities import rank_zero_only
+
+TAG_TRIAL = "imgclf.trial"
+TAG_TRIAL_STATE = "imgclf.trial_state"
+TAG_STUDY = "imgclf.study"
+TAG_STORAGE = "imgclf.optuna_storage"
+EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc")
+
+
+def study_tags(study_name: str, storage_display: str, worker: int) -> dict[str, str]:
+    """Tags of a worker's parent run: the study, its storage (password masked), the worker."""
+    return {TAG_STUDY: study_name, TAG_STORAGE: storage_display, "imgclf.worker": str(worker)}
+
+
+@contextlib.contextmanager
+def trial_run(trial: optuna.Trial, values: dict[str, Any], enabled: bool = True) -> Iterator[None]:
+    """Hold a nested MLflow run around one trial; tag its final state on the way out.
+
+    Logs nothing when ``enabled`` is false, no parent run is active (library use), or this
+    is not the rank-zero process.
+    """
+    if not (enabled and mlflow.active_run() is not None and rank_zero_only.rank == 0):
+        yield
+        return
+    parent = mlflow.active_run()
+    assert parent is not None
+    tags = {**parent.data.tags, TAG_TRIAL: str(trial.number)}
+    tags = {
+        k: v
+        for k, v in tags.items()
+        if not k.startswith("mlflow.") or k == "mlflow.source.git.commit"
+    }
+    with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True, tags=tags):
+        mlflow.log_params(values)
+        try:
+            yield
+        except optuna.TrialPruned:
+            mlflow.set_tag(TAG_TRIAL_STATE, "pruned")
+            _log_intermediate(trial)
+            raise
+        except BaseException:
+            mlflow.set_tag(TAG_TRIAL_STATE, "failed")
+            raise
+        mlflow.set_tag(TAG_TRIAL_STATE, "complete")
+
+
+def log_epoch_history(history: pd.DataFrame, *, prefix: str = "") -> None:
+    """Log a fit's per-epoch metrics to the active run with step = epoch."""
+    if mlflow.active_run() is None or rank_zero_only.rank != 0:
+        return
+    for row in history.to_dict("records"):
+        metrics = {
+            f"{prefix}{name}": float(row[name])
+            for name in EPOCH_METRICS
+            if name in row and not math.isnan(float(row[name]))
+        }
+        mlflow.log_metrics(metrics, step=int(row["epoch"]))
+
+
+def _log_intermediate(trial: optuna.Trial) -> None:
+    # A pruned fit returns no history; what the pruner saw is the trial's reported val_acc.
+    frozen = trial.study.get_trials(deepcopy=False)[trial.number]
+    for epoch, value in sorted(frozen.intermediate_values.items()):
+        mlflow.log_metric("val_acc", float(value), step=int(epoch) + 1)

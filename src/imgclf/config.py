@@ -127,6 +127,7 @@ class TrainConfig(Section):
     strategy: str = "auto"
     num_nodes: PositiveInt = 1
     num_workers: Annotated[int, Field(ge=0)] = 0
+    num_threads: Annotated[int, Field(ge=0)] = 0  # torch intra-op threads; 0: PyTorch's default
 
 
 class SearchDimension(Section):

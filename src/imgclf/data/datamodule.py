@@ -1,0 +1,213 @@
+"""Split CSVs -> in-memory uint8 images -> Lightning's DataModule.
+
+Images are small, so every split is decoded once into one uint8 array. Normalisation
+statistics come from the train split only. The albumentations policy runs on training
+images only, and is re-seeded for every sample from a seed that the sampler derives from
+``(seed, epoch)``: albumentations ignores global seeds, and seeding per sample (instead of
+once per worker) makes an epoch's augmentations the same whatever ``num_workers`` is and
+whether training was resumed. Dataloader workers themselves are seeded by Lightning
+(``seed_everything(workers=True)``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import albumentations as A
+import lightning.pytorch as L
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from imgclf.augment import load_augmentation
+from imgclf.data.images import read_image
+from imgclf.data.schema import read_classes, read_split
+from imgclf.errors import DataError
+from imgclf.models.spec import normalize
+
+SampleKey = tuple[int, int]  # (index, augmentation seed)
+
+
+class ImageDataset(Dataset[tuple[torch.Tensor, int]]):
+    """In-memory images and labels; returns normalised float32 CHW tensors.
+
+    With ``augment``, items are fetched by ``(index, seed)`` keys (see
+    :class:`EpochShuffleSampler`) and augmented with that seed; without, by plain index.
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        mean: Sequence[float],
+        std: Sequence[float],
+        augment: A.Compose | None = None,
+    ) -> None:
+        self.images, self.labels = images, labels
+        self.mean, self.std, self.augment = tuple(mean), tuple(std), augment
+        # Unaugmented images never change: normalise them once.
+        self._ready = None if augment is not None else normalize(images, mean, std)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, key: int | SampleKey) -> tuple[torch.Tensor, int]:
+        if self._ready is not None:
+            index = key[0] if isinstance(key, tuple) else key
+            return self._ready[index], int(self.labels[index])
+        assert self.augment is not None
+        index, seed = key if isinstance(key, tuple) else (key, key)
+        self.augment.set_random_state(np.random.default_rng(seed), random.Random(seed))
+        image = self.augment(image=self.images[index])["image"]
+        return normalize(image[np.newaxis], self.mean, self.std)[0], int(self.labels[index])
+
+
+class EpochShuffleSampler(Sampler[SampleKey]):
+    """A shuffle that is a pure function of ``(seed, epoch)``, plus one augmentation seed
+    per sample from the same generator.
+
+    Lightning calls ``set_epoch`` before every epoch (as it does for DistributedSampler), so
+    a run resumed at epoch N sees exactly the order and augmentations of an uninterrupted one.
+    """
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[SampleKey]:
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.size, generator=generator).tolist()
+        seeds = torch.randint(0, 2**62, (self.size,), generator=generator).tolist()
+        return iter(zip(order, seeds, strict=True))
+
+
+class ImageDataModule(L.LightningDataModule):
+    """train/val(/test) frames of ``path,label`` rows, decoded eagerly into memory.
+
+    After construction: ``classes``, ``channels``, ``image_size``, and the train split's
+    per-channel ``mean``/``std`` (pixels scaled to 0..1).
+    """
+
+    def __init__(
+        self,
+        train: pd.DataFrame,
+        val: pd.DataFrame,
+        classes: list[str],
+        *,
+        augment: A.Compose | None,
+        batch_size: int,
+        num_workers: int = 0,
+        seed: int = 0,
+        test: pd.DataFrame | None = None,
+    ) -> None:
+        super().__init__()
+        self.classes = list(classes)
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.augment = augment
+        self.train_images, self.train_labels = load_images(train, self.classes, "train")
+        self.val_images, self.val_labels = load_images(val, self.classes, "val")
+        self.test_images: np.ndarray | None = None
+        self.test_labels: np.ndarray | None = None
+        if test is not None:
+            self.test_images, self.test_labels = load_images(test, self.classes, "test")
+        shape = self.train_images.shape[1:]
+        for name, images in (("val", self.val_images), ("test", self.test_images)):
+            if images is not None and images.shape[1:] != shape:
+                raise DataError(
+                    f"{name} images are {images.shape[1:]}, train images {shape}; "
+                    "run `dvc repro ingest`"
+                )
+        if shape[0] != shape[1]:
+            raise DataError(
+                f"images must be square, got {shape[0]}x{shape[1]}; check data.image_size"
+            )
+        self.image_size = int(shape[0])
+        self.channels = 1 if len(shape) == 2 else int(shape[2])
+        self.mean, self.std = channel_statistics(self.train_images)
+
+    def train_dataloader(self) -> DataLoader:
+        dataset = ImageDataset(
+            self.train_images, self.train_labels, self.mean, self.std, self.augment
+        )
+        sampler = EpochShuffleSampler(len(dataset), self.seed)
+        return self._loader(dataset, sampler=sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(ImageDataset(self.val_images, self.val_labels, self.mean, self.std))
+
+    def test_dataloader(self) -> DataLoader:
+        if self.test_images is None or self.test_labels is None:
+            raise DataError("this data module has no test split")
+        return self._loader(ImageDataset(self.test_images, self.test_labels, self.mean, self.std))
+
+    def _loader(self, dataset: ImageDataset, sampler: Sampler | None = None) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+
+def load_images(
+    frame: pd.DataFrame, classes: list[str], split: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode every ``path`` of a split into one uint8 array; labels as class indices."""
+    if frame.empty:
+        raise DataError(f"the {split} split is empty; check split.* ratios and the data")
+    index = {name: i for i, name in enumerate(classes)}
+    unknown = sorted(set(frame["label"].astype(str)) - set(index))
+    if unknown:
+        raise DataError(
+            f"{split} split has labels {unknown} not in classes.json; run `dvc repro split`"
+        )
+    labels = np.array([index[str(label)] for label in frame["label"]], dtype=np.int64)
+    arrays = [read_image(path) for path in frame["path"]]
+    shapes = {array.shape for array in arrays}
+    if len(shapes) != 1:
+        raise DataError(
+            f"{split} split mixes image shapes {sorted(shapes)}; run `dvc repro ingest`"
+        )
+    return np.stack(arrays), labels
+
+
+def channel_statistics(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images (NHW or NHWC) scaled to 0..1."""
+    pixels = images.reshape(len(images), -1, 1 if images.ndim == 3 else images.shape[-1])
+    scaled = pixels.astype(np.float64) / 255.0
+    mean = scaled.mean(axis=(0, 1))
+    std = np.maximum(scaled.std(axis=(0, 1)), 1e-6)  # a constant channel must not divide by 0
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+
+
+def load_datamodule(
+    splits_dir: str | Path,
+    classes_path: str | Path,
+    augment_path: str | Path | None,
+    *,
+    batch_size: int,
+    num_workers: int,
+    seed: int,
+) -> ImageDataModule:
+    """The data module of the split stage's ``train/val/test.csv`` (test when present)."""
+    splits_dir = Path(splits_dir)
+    test_csv = splits_dir / "test.csv"
+    return ImageDataModule(
+        read_split(splits_dir / "train.csv"),
+        read_split(splits_dir / "val.csv"),
+        read_classes(classes_path),
+        augment=load_augmentation(augment_path, seed) if augment_path is not None else None,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        seed=seed,
+        test=read_split(test_csv) if test_csv.is_file() else None,
+    )

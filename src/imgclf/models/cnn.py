@@ -1,0 +1,41 @@
+"""``cnn``: ``depth`` conv-BN-ReLU blocks, each doubling the channels and halving the size."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from imgclf.models.classifier import Classifier, linear_head, pooled_features
+
+MAX_WIDTH_FACTOR = 8  # channels stop doubling at 8x width, so depth 8 stays affordable
+
+
+def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+    """A 3x3 convolution (same size), batch norm and ReLU."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+def stage_channels(width: int, stage: int) -> int:
+    """Channels of stage ``stage`` (0-based): ``width`` doubled per stage, capped."""
+    return width * min(2**stage, MAX_WIDTH_FACTOR)
+
+
+def build_cnn(
+    in_channels: int, num_classes: int, image_size: int, width: int, depth: int, dropout: float
+) -> Classifier:
+    """Blocks of conv-BN-ReLU; max-pooling after a block while the map is still 4+ pixels,
+    so an 8x8 digit is never pooled away; global average pooling before the head."""
+    layers: list[nn.Module] = []
+    channels, size = in_channels, image_size
+    for stage in range(depth):
+        out = stage_channels(width, stage)
+        layers.append(conv_bn_relu(channels, out))
+        if size >= 4:
+            layers.append(nn.MaxPool2d(2))
+            size //= 2
+        channels = out
+    layers.append(pooled_features())
+    return Classifier(nn.Sequential(*layers), linear_head(channels, num_classes, dropout))

@@ -1,0 +1,82 @@
+"""Transfer learning: ``model.init_from`` (start from trained weights) and
+``model.freeze_backbone`` (train the classifier head only)."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from imgclf.errors import ConfigError
+from imgclf.models.checkpoint import network_state, read_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def load_pretrained(network: nn.Module, source: str) -> list[str]:
+    """Copy weights from a checkpoint into ``network`` where names and shapes match.
+
+    ``source`` is a local checkpoint file or an MLflow URI (``models:/name@alias``,
+    ``runs:/<id>/path``) whose artifacts hold one. Layers that differ (typically a head
+    for another number of classes) keep their fresh weights; their names are returned.
+    """
+    if Path(source).is_file():
+        return _copy_matching(network, network_state(read_checkpoint(source)), source)
+    if "/" not in source:
+        raise ConfigError(
+            f"params.yaml: model.init_from = {source!r}: no such file and not an MLflow URI "
+            "(models:/<name>@<alias> or runs:/<run id>/<path>)"
+        )
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=folder))
+        except Exception as exc:  # MLflow raises many types; all mean "cannot fetch it"
+            raise ConfigError(f"params.yaml: model.init_from = {source!r}: {exc}") from None
+        found = [local] if local.is_file() else sorted(local.rglob("*.ckpt"))
+        if not found:
+            raise ConfigError(f"params.yaml: model.init_from = {source!r}: holds no .ckpt file")
+        return _copy_matching(network, network_state(read_checkpoint(found[0])), source)
+
+
+def _copy_matching(network: nn.Module, state: dict[str, torch.Tensor], source: str) -> list[str]:
+    own = network.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not usable:
+        raise ConfigError(
+            f"params.yaml: model.init_from = {source!r}: no layer matches model.name; "
+            "it was trained with another architecture"
+        )
+    network.load_state_dict(usable, strict=False)
+    skipped = sorted(set(own) - set(usable))
+    log.info(
+        "initialised %d tensors from %s; kept fresh: %s", len(usable), source, skipped or "none"
+    )
+    return skipped
+
+
+def freeze_backbone(network: nn.Module) -> None:
+    """Stop gradients everywhere except ``network.head``.
+
+    Batch-norm layers of the frozen part must also stay in eval mode during training
+    (see :func:`freeze_batchnorm_statistics`), or their running statistics would drift.
+    """
+    for parameter in network.parameters():
+        parameter.requires_grad_(False)
+    head = network.head
+    assert isinstance(head, nn.Module), "every imgclf network has a head module"
+    for parameter in head.parameters():
+        parameter.requires_grad_(True)
+
+
+def freeze_batchnorm_statistics(network: nn.Module) -> None:
+    """Put every normalisation layer whose weights are frozen into eval mode."""
+    for module in network.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            params = list(module.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                module.eval()

@@ -1,0 +1,1 @@
+"""Lightning training: the module, the trainer factory and :func:`~imgclf.training.fit.fit`."""

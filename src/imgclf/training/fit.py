@@ -1,0 +1,121 @@
+"""One training run: params + data module in, trained module and its history out.
+
+Both the tune stage (one call per trial) and the train stage call :func:`fit`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from lightning.fabric.utilities.seed import seed_everything
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import Logger
+
+from imgclf.config import ModelConfig, TrainConfig
+from imgclf.data.datamodule import ImageDataModule
+from imgclf.models.checkpoint import read_checkpoint
+from imgclf.models.spec import ModelSpec
+from imgclf.training.module import ImageClassifier
+from imgclf.training.trainer import build_trainer, monitor_mode
+
+
+@dataclass
+class FitResult:
+    """What one training run produced.
+
+    ``best_val_acc``/``best_val_loss`` are the validation figures of the kept (best by
+    ``train.monitor``) epoch, whose weights ``module`` holds.
+    """
+
+    module: ImageClassifier
+    best_val_acc: float
+    best_val_loss: float
+    history: pd.DataFrame
+    best_checkpoint: Path | None
+    resumed_from: Path | None
+
+
+def spec_for(model_cfg: ModelConfig, data: ImageDataModule) -> ModelSpec:
+    """The model spec of ``model_cfg`` sized to ``data`` (channels, classes, statistics)."""
+    return ModelSpec(
+        arch=model_cfg.name,
+        width=model_cfg.width,
+        depth=model_cfg.depth,
+        dropout=model_cfg.dropout,
+        in_channels=data.channels,
+        num_classes=len(data.classes),
+        image_size=data.image_size,
+        class_names=tuple(data.classes),
+        mean=data.mean,
+        std=data.std,
+    )
+
+
+def fit(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    data: ImageDataModule,
+    *,
+    seed: int,
+    max_epochs: int | None = None,
+    callbacks: list[Callback] | None = None,
+    logger: Logger | bool = False,
+    checkpoint_dir: Path | None = None,
+    enable_progress_bar: bool = True,
+    resume_from: Path | None = None,
+) -> FitResult:
+    """Train with early stopping and return the best epoch's weights.
+
+    ``max_epochs`` overrides ``train_cfg.max_epochs`` (tuning trials). Checkpoints go to
+    ``checkpoint_dir`` (``best.ckpt``, ``last.ckpt``), or to a temporary folder removed on
+    return when it is None. ``resume_from`` is a checkpoint of the same run to continue.
+    """
+    if train_cfg.num_threads:
+        # Process-wide; for tiny images extra threads cost more in synchronisation than they
+        # gain, and on a busy machine oversubscribed threads slow training by 10x.
+        torch.set_num_threads(train_cfg.num_threads)
+    seed_everything(seed, workers=True, verbose=False)
+    module = ImageClassifier.create(spec_for(model_cfg, data), model_cfg, train_cfg)
+    with contextlib.ExitStack() as stack:
+        folder = checkpoint_dir or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="imgclf-fit-"))
+        )
+        trainer, checkpointing, history = build_trainer(
+            train_cfg,
+            seed=seed,
+            checkpoint_dir=folder,
+            max_epochs=max_epochs,
+            callbacks=callbacks,
+            logger=logger,
+            enable_progress_bar=enable_progress_bar,
+        )
+        trainer.fit(module, datamodule=data, ckpt_path=resume_from, weights_only=True)
+        best = Path(checkpointing.best_model_path) if checkpointing.best_model_path else None
+        if best is not None:
+            module.load_state_dict(read_checkpoint(best)["state_dict"])
+    frame = history.frame()
+    best_row = best_epoch(frame, train_cfg.monitor)
+    return FitResult(
+        module=module,
+        best_val_acc=best_row["val_acc"],
+        best_val_loss=best_row["val_loss"],
+        history=frame,
+        best_checkpoint=best if checkpoint_dir is not None else None,
+        resumed_from=resume_from,
+    )
+
+
+def best_epoch(history: pd.DataFrame, monitor: str) -> dict[str, float]:
+    """The first epoch with the best ``monitor`` value, as ModelCheckpoint keeps it."""
+    scored = history.dropna(subset=[monitor])
+    if scored.empty:
+        return {"val_acc": math.nan, "val_loss": math.nan}
+    values = scored[monitor]
+    index = values.idxmax() if monitor_mode(monitor) == "max" else values.idxmin()
+    return {key: float(value) for key, value in scored.loc[index].items()}

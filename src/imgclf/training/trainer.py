@@ -1,0 +1,72 @@
+"""``train.*`` -> a Lightning Trainer with early stopping, best + last checkpoints and
+the epoch history; every option goes to Lightning as it intends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning.pytorch as L
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import Logger
+
+from imgclf.config import TrainConfig
+from imgclf.training.callbacks import EpochHistory, EpochSeed
+
+BEST_NAME = "best"  # best.ckpt beside Lightning's last.ckpt
+
+
+def monitor_mode(monitor: str) -> str:
+    """``min`` for a loss, ``max`` for an accuracy."""
+    return "max" if monitor.endswith("acc") else "min"
+
+
+def build_checkpointing(cfg: TrainConfig, checkpoint_dir: Path) -> ModelCheckpoint:
+    """Keeps ``best.ckpt`` (by ``train.monitor``) and ``last.ckpt``, both written at the end
+    of every training epoch (after validation), the boundary a resumed run restarts from."""
+    return ModelCheckpoint(
+        dirpath=checkpoint_dir,
+        filename=BEST_NAME,
+        monitor=cfg.monitor,
+        mode=monitor_mode(cfg.monitor),
+        save_top_k=1,
+        save_last=True,
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
+    )
+
+
+def build_trainer(
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    checkpoint_dir: Path,
+    max_epochs: int | None = None,
+    callbacks: list[Callback] | None = None,
+    logger: Logger | bool = False,
+    enable_progress_bar: bool = True,
+) -> tuple[L.Trainer, ModelCheckpoint, EpochHistory]:
+    """The Trainer plus its checkpoint and history callbacks (the caller reads both)."""
+    checkpointing = build_checkpointing(cfg, checkpoint_dir)
+    history = EpochHistory()
+    early_stopping = EarlyStopping(
+        monitor=cfg.monitor, mode=monitor_mode(cfg.monitor), patience=cfg.patience
+    )
+    trainer = L.Trainer(
+        max_epochs=max_epochs or cfg.max_epochs,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        strategy=cfg.strategy,
+        num_nodes=cfg.num_nodes,
+        precision=cfg.precision,
+        gradient_clip_val=cfg.gradient_clip_val,
+        # CPU kernels are deterministic; on GPUs some have no deterministic version, so warn.
+        deterministic=True if cfg.accelerator == "cpu" else "warn",
+        callbacks=[EpochSeed(seed), history, early_stopping, *(callbacks or []), checkpointing],
+        logger=logger,
+        enable_progress_bar=enable_progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        default_root_dir=checkpoint_dir,
+    )
+    return trainer, checkpointing, history

@@ -68,6 +68,14 @@ def test_two_worker_processes_on_a_journal_never_run_a_grid_point_twice(tmp_path
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
 
 
+def test_grid_resumed_in_a_second_run_still_visits_each_point_once(tmp_path: Path) -> None:
+    run_study(plan_for(tmp_path, sampler="grid", n_trials=3), make_score_params)
+
+    study = run_study(plan_for(tmp_path, sampler="grid", n_trials=6), make_score_params)
+
+    assert len(set(grid_points(study))) == len(grid_points(study)) == 6
+
+
 def test_parallel_workers_finish_exactly_n_trials(tmp_path: Path) -> None:
     study = run_study(
         plan_for(tmp_path, workers=2, sampler="random", n_trials=5), make_score_params

@@ -93,11 +93,13 @@ def open_study(plan: StudyPlan, worker: int = 0) -> optuna.Study:
             f"tune: study {plan.study_name!r} in {plan.storage.display} minimizes; "
             "use another --study name"
         )
-    # Seeded by worker and by how far the study got, so parallel workers and re-runs do not
-    # replay the same random points.
+    # Random and TPE: seeded by worker and by how far the study got, so parallel workers and
+    # re-runs do not replay the same points. Grid: GridSampler shuffles the grid with its seed
+    # and a trial's grid_id indexes that order, so every worker and re-run needs the same seed.
     offset = len(study.get_trials(deepcopy=False))
     parallel = plan.workers > 1 or not plan.storage.owned
-    study.sampler = build_sampler(plan.tune, plan.seed + 7919 * worker + offset, parallel=parallel)
+    seed = plan.seed if plan.tune.sampler == "grid" else plan.seed + 7919 * worker + offset
+    study.sampler = build_sampler(plan.tune, seed, parallel=parallel)
     return study
 
 

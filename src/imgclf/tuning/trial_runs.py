@@ -21,6 +21,7 @@ TAG_TRIAL = "imgclf.trial"
 TAG_TRIAL_STATE = "imgclf.trial_state"
 TAG_STUDY = "imgclf.study"
 TAG_STORAGE = "imgclf.optuna_storage"
+TAG_GIT_COMMIT = "mlflow.source.git.commit"
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc")
 
 
@@ -41,24 +42,26 @@ def trial_run(trial: optuna.Trial, values: dict[str, Any], enabled: bool = True)
         return
     parent = mlflow.active_run()
     assert parent is not None
-    tags = {**parent.data.tags, TAG_TRIAL: str(trial.number)}
-    tags = {
-        k: v
-        for k, v in tags.items()
-        if not k.startswith("mlflow.") or k == "mlflow.source.git.commit"
-    }
-    with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True, tags=tags):
-        mlflow.log_params(values)
-        try:
-            yield
-        except optuna.TrialPruned:
-            mlflow.set_tag(TAG_TRIAL_STATE, "pruned")
-            _log_intermediate(trial)
-            raise
-        except BaseException:
-            mlflow.set_tag(TAG_TRIAL_STATE, "failed")
-            raise
-        mlflow.set_tag(TAG_TRIAL_STATE, "complete")
+    # The parent's tags as they are now (ActiveRun.data is a snapshot from its start).
+    inherited = mlflow.get_run(parent.info.run_id).data.tags
+    tags = {k: v for k, v in inherited.items() if k.startswith("imgclf.") or k == TAG_GIT_COMMIT}
+    tags[TAG_TRIAL] = str(trial.number)
+    mlflow.start_run(run_name=f"trial-{trial.number}", nested=True, tags=tags)
+    mlflow.log_params(values)
+    # Run status follows the trial: FINISHED complete, KILLED pruned, FAILED failed.
+    try:
+        yield
+    except optuna.TrialPruned:
+        mlflow.set_tag(TAG_TRIAL_STATE, "pruned")
+        _log_intermediate(trial)
+        mlflow.end_run(status="KILLED")
+        raise
+    except BaseException:
+        mlflow.set_tag(TAG_TRIAL_STATE, "failed")
+        mlflow.end_run(status="FAILED")
+        raise
+    mlflow.set_tag(TAG_TRIAL_STATE, "complete")
+    mlflow.end_run(status="FINISHED")
 
 
 def log_epoch_history(history: pd.DataFrame, *, prefix: str = "") -> None:

@@ -155,6 +155,9 @@ class ImageDataModule(L.LightningDataModule):
             sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            # A private generator: creating an iterator must not draw from the global RNG,
+            # or when Lightning creates it (earlier on resume) would change dropout masks.
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
 

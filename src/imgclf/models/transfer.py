@@ -46,7 +46,9 @@ def load_pretrained(network: nn.Module, source: str) -> list[str]:
 def _copy_matching(network: nn.Module, state: dict[str, torch.Tensor], source: str) -> list[str]:
     own = network.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    if not usable:
+    head = {id(p) for p in _head(network).parameters()}
+    head_names = {name for name, p in network.named_parameters() if id(p) in head}
+    if not set(usable) - head_names:
         raise ConfigError(
             f"params.yaml: model.init_from = {source!r}: no layer matches model.name; "
             "it was trained with another architecture"
@@ -67,9 +69,7 @@ def freeze_backbone(network: nn.Module) -> None:
     """
     for parameter in network.parameters():
         parameter.requires_grad_(False)
-    head = network.head
-    assert isinstance(head, nn.Module), "every imgclf network has a head module"
-    for parameter in head.parameters():
+    for parameter in _head(network).parameters():
         parameter.requires_grad_(True)
 
 
@@ -80,3 +80,9 @@ def freeze_batchnorm_statistics(network: nn.Module) -> None:
             params = list(module.parameters(recurse=False))
             if params and not any(p.requires_grad for p in params):
                 module.eval()
+
+
+def _head(network: nn.Module) -> nn.Module:
+    head = network.head
+    assert isinstance(head, nn.Module), "every imgclf network has a head module"
+    return head

@@ -1,0 +1,145 @@
+"""The data module: in-memory splits, train-only augmentation, seeded epochs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import albumentations as A
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from imgclf.augment import save_augmentation
+from imgclf.data.datamodule import ImageDataModule, channel_statistics, load_datamodule
+from imgclf.errors import DataError
+
+CLASSES = ["circle", "square", "triangle"]
+
+
+def write_images(
+    root: Path, per_class: int = 8, size: int = 8, channels: int = 1, seed: int = 0
+) -> pd.DataFrame:
+    """PNGs of three learnable classes (a bright band whose row depends on the class)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label_index, label in enumerate(CLASSES):
+        for i in range(per_class):
+            pixels = rng.integers(0, 60, size=(size, size, channels), dtype=np.uint8)
+            band = slice(label_index * size // 3, (label_index + 1) * size // 3)
+            pixels[band] = 230
+            path = root / label / f"{i:03d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels[..., 0] if channels == 1 else pixels).save(path)
+            rows.append({"path": str(path), "label": label, "sha256": f"{label}{i}"})
+    return pd.DataFrame(rows)
+
+
+def make_splits(root: Path, **kwargs: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """train/val/test frames: every third image to val, every sixth to test."""
+    frame = write_images(root, **kwargs)
+    position = np.arange(len(frame))
+    val, test = frame[position % 3 == 1], frame[position % 6 == 2]
+    train = frame[(position % 3 != 1) & (position % 6 != 2)]
+    return train.reset_index(drop=True), val.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def flip_everything() -> A.Compose:
+    return A.Compose([A.HorizontalFlip(p=1.0)], seed=0)
+
+
+@pytest.fixture
+def splits(tmp_path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    return make_splits(tmp_path)
+
+
+def test_data_module_knows_shape_classes_and_train_statistics(splits):
+    train, val, test = splits
+    data = ImageDataModule(train, val, CLASSES, augment=None, batch_size=4, test=test)
+    assert (data.channels, data.image_size, data.classes) == (1, 8, CLASSES)
+    assert data.mean == pytest.approx(channel_statistics(data.train_images)[0])
+    assert data.mean != channel_statistics(data.val_images)[0]  # train split only
+    images, labels = next(iter(data.test_dataloader()))
+    assert images.shape == (4, 1, 8, 8) and images.dtype == torch.float32
+    assert labels.dtype == torch.int64
+
+
+def test_normalised_train_images_have_zero_mean_unit_std(splits):
+    train, val, _ = splits
+    data = ImageDataModule(train, val, CLASSES, augment=None, batch_size=64)
+    images = torch.cat([batch for batch, _ in data.train_dataloader()])
+    assert images.mean().item() == pytest.approx(0.0, abs=1e-5)
+    assert images.std(unbiased=False).item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_rgb_images_give_three_channels_and_three_statistics(tmp_path):
+    train, val, _ = make_splits(tmp_path, channels=3, size=16)
+    data = ImageDataModule(train, val, CLASSES, augment=None, batch_size=4)
+    assert (data.channels, data.image_size, len(data.mean), len(data.std)) == (3, 16, 3, 3)
+    assert next(iter(data.val_dataloader()))[0].shape == (4, 3, 16, 16)
+
+
+def test_augmentation_changes_train_images_only(splits):
+    train, val, _ = splits
+    plain = ImageDataModule(train, val, CLASSES, augment=None, batch_size=64)
+    flipped = ImageDataModule(train, val, CLASSES, augment=flip_everything(), batch_size=64)
+    plain_train, flipped_train = (next(iter(d.train_dataloader()))[0] for d in (plain, flipped))
+    assert torch.equal(flipped_train, plain_train.flip(-1))
+    assert torch.equal(
+        next(iter(plain.val_dataloader()))[0], next(iter(flipped.val_dataloader()))[0]
+    )
+
+
+def test_train_order_and_augmentation_depend_only_on_seed_and_epoch(splits):
+    train, val, _ = splits
+    augment = A.Compose([A.Affine(rotate=(-30, 30), p=1.0)], seed=0)
+
+    def epoch_batch(seed: int, epoch: int) -> torch.Tensor:
+        loader = ImageDataModule(
+            train, val, CLASSES, augment=augment, batch_size=64, seed=seed
+        ).train_dataloader()
+        loader.sampler.set_epoch(epoch)
+        return next(iter(loader))[0]
+
+    assert torch.equal(epoch_batch(1, 3), epoch_batch(1, 3))
+    assert not torch.equal(epoch_batch(1, 3), epoch_batch(1, 4))
+    assert not torch.equal(epoch_batch(1, 3), epoch_batch(2, 3))
+
+
+def test_worker_processes_give_the_same_batches_as_the_main_process(splits):
+    train, val, _ = splits
+    augment = A.Compose([A.Affine(rotate=(-30, 30), p=1.0)], seed=0)
+    batches = []
+    for workers in (0, 2):
+        data = ImageDataModule(
+            train, val, CLASSES, augment=augment, batch_size=64, num_workers=workers, seed=5
+        )
+        batches.append(next(iter(data.train_dataloader()))[0])
+    assert torch.equal(*batches)
+
+
+def test_label_missing_from_classes_is_a_data_error(splits):
+    train, val, _ = splits
+    with pytest.raises(DataError, match="not in classes.json"):
+        ImageDataModule(train, val, CLASSES[:2], augment=None, batch_size=4)
+
+
+def test_load_datamodule_reads_the_split_stage_folder(tmp_path, splits):
+    folder = tmp_path / "splits"
+    folder.mkdir()
+    for name, frame in zip(("train", "val", "test"), splits, strict=True):
+        frame.to_csv(folder / f"{name}.csv", index=False)
+    (tmp_path / "classes.json").write_text(json.dumps({"classes": CLASSES}))
+    save_augmentation(flip_everything(), tmp_path / "augment.json")
+    data = load_datamodule(
+        folder,
+        tmp_path / "classes.json",
+        tmp_path / "augment.json",
+        batch_size=4,
+        num_workers=0,
+        seed=0,
+    )
+    assert data.augment is not None
+    assert len(data.test_labels) == len(splits[2])

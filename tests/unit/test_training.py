@@ -1,0 +1,185 @@
+"""Training: optimizer/scheduler wiring, fit(), reproducibility, resumption, transfer."""
+
+from __future__ import annotations
+
+import warnings
+
+import lightning.pytorch as L
+import pandas as pd
+import pytest
+import torch
+
+from imgclf.config import ModelConfig, Params, TrainConfig
+from imgclf.data.datamodule import ImageDataModule
+from imgclf.errors import ConfigError, StaleArtifactError
+from imgclf.models.checkpoint import load_classifier, read_checkpoint
+from imgclf.training.best_params import apply_best_params
+from imgclf.training.callbacks import HISTORY_COLUMNS
+from imgclf.training.fit import fit
+from imgclf.training.optim import build_optimizer, build_scheduler
+from imgclf.training.resume import mark_complete, resumable_checkpoint, start_fresh
+from tests.unit.test_datamodule import CLASSES, flip_everything, make_splits
+
+torch.set_num_threads(1)
+warnings.filterwarnings("ignore", ".*does not have many workers.*")
+
+MODEL = ModelConfig(name="cnn", width=8, depth=2, dropout=0.1)
+
+
+def train_cfg(**values) -> TrainConfig:
+    return TrainConfig(**{"max_epochs": 3, "patience": 10, "num_threads": 1, **values})
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> ImageDataModule:
+    train, val, test = make_splits(tmp_path_factory.mktemp("images"))
+    return ImageDataModule(
+        train, val, CLASSES, augment=flip_everything(), batch_size=4, seed=1, test=test
+    )
+
+
+def quiet_fit(data: ImageDataModule, cfg: TrainConfig, **kwargs):
+    return fit(kwargs.pop("model", MODEL), cfg, data, seed=7, enable_progress_bar=False, **kwargs)
+
+
+class Killed(Exception):
+    """Stands for the process dying (Lightning handles KeyboardInterrupt gracefully)."""
+
+
+class StopAtEpoch(L.Callback):
+    """Raises at the start of an epoch, as a kill between two epochs would."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            raise Killed
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "extra"),
+    [("sgd", torch.optim.SGD, {"momentum": 0.8, "nesterov": True}), ("adam", torch.optim.Adam, {}),
+     ("adamw", torch.optim.AdamW, {})],
+)  # fmt: skip
+def test_optimizer_is_built_with_the_configured_settings(name, kind, extra):
+    cfg = train_cfg(optimizer=name, lr=0.05, weight_decay=0.01, **extra)
+    optimizer = build_optimizer(build_network_params(), cfg)
+    group = optimizer.param_groups[0]
+    assert isinstance(optimizer, kind)
+    assert (group["lr"], group["weight_decay"]) == (0.05, 0.01)
+    if name == "sgd":
+        assert (group["momentum"], group["nesterov"]) == (0.8, True)
+
+
+def build_network_params():
+    return torch.nn.Linear(4, 2).parameters()
+
+
+def test_optimizer_skips_frozen_parameters():
+    layer = torch.nn.Linear(4, 2)
+    layer.bias.requires_grad_(False)
+    optimizer = build_optimizer(layer.parameters(), train_cfg())
+    assert len(optimizer.param_groups[0]["params"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "kind", "interval"),
+    [("cosine", torch.optim.lr_scheduler.CosineAnnealingLR, "step"),
+     ("onecycle", torch.optim.lr_scheduler.OneCycleLR, "step"),
+     ("step", torch.optim.lr_scheduler.StepLR, "epoch")],
+)  # fmt: skip
+def test_scheduler_is_wired_with_its_lightning_interval(scheduler, kind, interval):
+    cfg = train_cfg(scheduler=scheduler, step_size=2, gamma=0.5)
+    optimizer = build_optimizer(build_network_params(), cfg)
+    config = build_scheduler(optimizer, cfg, total_steps=10)
+    assert isinstance(config["scheduler"], kind) and config["interval"] == interval
+
+
+def test_no_scheduler_means_a_constant_learning_rate():
+    cfg = train_cfg(scheduler="none")
+    assert build_scheduler(build_optimizer(build_network_params(), cfg), cfg, 10) is None
+
+
+def test_cosine_schedule_anneals_to_zero_over_all_training_steps(data):
+    result = quiet_fit(data, train_cfg(max_epochs=2))
+    scheduler = result.module.trainer.lr_scheduler_configs[0].scheduler
+    assert scheduler.T_max == result.module.trainer.global_step
+    assert scheduler.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_fit_reports_history_and_the_best_epoch(tmp_path, data):
+    result = quiet_fit(data, train_cfg(), checkpoint_dir=tmp_path)
+    assert list(result.history.columns) == HISTORY_COLUMNS
+    assert result.history["epoch"].tolist() == [1, 2, 3]
+    assert not result.history.isna().any().any()
+    best = result.history.loc[result.history["val_loss"].idxmin()]
+    assert (result.best_val_loss, result.best_val_acc) == (best["val_loss"], best["val_acc"])
+    assert result.best_checkpoint == tmp_path / "best.ckpt" and (tmp_path / "last.ckpt").is_file()
+    assert result.resumed_from is None
+
+
+def test_best_checkpoint_loads_weights_only_and_predicts_like_the_module(tmp_path, data):
+    result = quiet_fit(
+        data, train_cfg(optimizer="sgd", scheduler="onecycle"), checkpoint_dir=tmp_path
+    )
+    read_checkpoint(tmp_path / "last.ckpt")  # resumable without unpickling objects too
+    loaded = load_classifier(result.best_checkpoint)
+    images = next(iter(data.val_dataloader()))[0]
+    result.module.eval()
+    assert loaded.spec.class_names == tuple(CLASSES) and loaded.spec.mean == data.mean
+    assert torch.equal(loaded.net(images), result.module(images))
+
+
+def test_same_params_and_seed_give_identical_metrics(data):
+    first, second = (quiet_fit(data, train_cfg(max_epochs=2)) for _ in range(2))
+    pd.testing.assert_frame_equal(first.history, second.history, check_exact=True)
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "step"])
+def test_run_resumed_at_an_epoch_boundary_matches_an_uninterrupted_run(tmp_path, data, scheduler):
+    cfg = train_cfg(scheduler=scheduler, step_size=1, gamma=0.5)
+    whole = quiet_fit(data, cfg, checkpoint_dir=tmp_path / "whole")
+    with pytest.raises(Killed):
+        quiet_fit(data, cfg, checkpoint_dir=tmp_path / "cut", callbacks=[StopAtEpoch(1)])
+    last = tmp_path / "cut" / "last.ckpt"
+    resumed = quiet_fit(data, cfg, checkpoint_dir=tmp_path / "cut", resume_from=last)
+    assert resumed.resumed_from == last
+    pd.testing.assert_frame_equal(whole.history, resumed.history, check_exact=True)
+    for key, value in whole.module.state_dict().items():
+        assert torch.equal(value, resumed.module.state_dict()[key]), key
+
+
+def test_freeze_backbone_trains_only_the_head(tmp_path, data):
+    source = quiet_fit(data, train_cfg(max_epochs=1), checkpoint_dir=tmp_path / "source")
+    model = MODEL.model_copy(
+        update={"init_from": str(source.best_checkpoint), "freeze_backbone": True}
+    )
+    tuned = quiet_fit(data, train_cfg(max_epochs=2, lr=0.05), model=model)
+    before, after = source.module.net.state_dict(), tuned.module.net.state_dict()
+    for key in before:
+        assert torch.equal(before[key], after[key]) != key.startswith("head."), key
+
+
+def test_checkpoint_folder_resumes_only_an_unfinished_run_with_the_same_fingerprint(tmp_path):
+    start_fresh(tmp_path, "abc")
+    assert resumable_checkpoint(tmp_path, "abc") is None  # no last.ckpt yet
+    (tmp_path / "last.ckpt").write_bytes(b"")
+    assert resumable_checkpoint(tmp_path, "abc") == tmp_path / "last.ckpt"
+    assert resumable_checkpoint(tmp_path, "other params") is None
+    mark_complete(tmp_path, "abc")
+    assert resumable_checkpoint(tmp_path, "abc") is None
+    start_fresh(tmp_path, "def")
+    assert not (tmp_path / "last.ckpt").exists()
+
+
+def test_best_params_override_params_and_are_checked(tmp_path):
+    best = tmp_path / "best_params.yaml"
+    best.write_text("train.lr: 0.004\nmodel.width: 48\n")
+    params = apply_best_params(Params(), best)
+    assert (params.train.lr, params.model.width) == (0.004, 48)
+    best.write_text("train.lr: -1\n")
+    with pytest.raises(ConfigError, match="train.lr"):
+        apply_best_params(Params(), best)
+    with pytest.raises(StaleArtifactError, match="dvc repro tune"):
+        apply_best_params(Params(), tmp_path / "missing.yaml")

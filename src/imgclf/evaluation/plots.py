@@ -94,8 +94,8 @@ def save_curves_png(
         PrecisionRecallDisplay.from_predictions(
             positives, probs[:, index], name=str(name), ax=pr_ax
         )
-    roc_ax.set_title("ROC, one-vs-rest")
-    pr_ax.set_title("Precision-recall, one-vs-rest")
+    roc_ax.set(title="ROC, one-vs-rest", xlabel="False positive rate", ylabel="True positive rate")
+    pr_ax.set(title="Precision-recall, one-vs-rest", xlabel="Recall", ylabel="Precision")
     for ax in (roc_ax, pr_ax):
         ax.legend(fontsize="x-small", loc="lower left" if ax is pr_ax else "lower right")
     _save(fig, path)
@@ -114,7 +114,7 @@ def save_misclassified_grid(
     y_pred = probs.argmax(axis=1)
     wrong = np.flatnonzero(y_pred != y_true)
     order = wrong[np.argsort(-probs[wrong, y_pred[wrong]], kind="stable")][:count]
-    columns = 5
+    columns = max(1, min(5, len(order)))
     rows = max(1, -(-len(order) // columns))
     fig = Figure(figsize=(columns * 2.0, rows * 2.2), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()

@@ -1,0 +1,123 @@
+"""A trial is a short Lightning training: pruned through optuna-integration's callback,
+scored on validation accuracy, and written out as best params, report and plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from optuna.distributions import FloatDistribution
+from PIL import Image
+
+from imgclf.config import parse_params
+from imgclf.errors import UserError
+from imgclf.tuning.objective import TrialInputs, build_objective
+from imgclf.tuning.plots import PLOTS, save_plots
+from imgclf.tuning.pruners import build_pruner
+from imgclf.tuning.report import best_params, write_outputs
+
+CLASSES = ["dark", "mid", "bright"]
+
+
+@pytest.fixture
+def tiny_inputs(tmp_path: Path) -> TrialInputs:
+    """3 classes of 8x8 grayscale PNGs whose brightness says the class; train/val CSVs."""
+    rng = np.random.default_rng(0)
+    rows: dict[str, list[dict[str, str]]] = {"train": [], "val": []}
+    for label, name in enumerate(CLASSES):
+        for index in range(8):
+            pixels = np.clip(40 + 90 * label + rng.integers(-20, 21, (8, 8)), 0, 255)
+            path = tmp_path / "images" / name / f"{index}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels.astype(np.uint8)).save(path)
+            split = "val" if index % 4 == 0 else "train"
+            rows[split].append({"path": str(path), "label": name, "sha256": f"{name}{index}"})
+    for split, records in rows.items():
+        pd.DataFrame(records).to_csv(tmp_path / f"{split}.csv", index=False)
+    (tmp_path / "classes.json").write_text(json.dumps({"classes": CLASSES}))
+    return TrialInputs(str(tmp_path), str(tmp_path / "classes.json"), augment_path=None)
+
+
+def tiny_params(pruner: str = "median") -> object:
+    return parse_params(
+        {
+            "model": {"name": "mlp", "width": 8, "depth": 1, "dropout": 0.0},
+            "train": {"batch_size": 8, "scheduler": "none", "patience": 5},
+            "tune": {
+                "pruner": pruner,
+                "max_epochs": 3,
+                "space": {"train.lr": {"type": "float", "low": 1e-7, "high": 0.1, "log": True}},
+            },
+        }
+    )
+
+
+def good_trial(number: int) -> optuna.trial.FrozenTrial:
+    return optuna.trial.create_trial(
+        params={"train.lr": 0.05},
+        distributions={"train.lr": FloatDistribution(1e-7, 0.1, log=True)},
+        value=1.0,
+        intermediate_values={0: 1.0, 1: 1.0, 2: 1.0},
+    )
+
+
+def test_hopeless_trial_is_pruned_by_the_median_pruner_through_the_lightning_callback(
+    tiny_inputs: TrialInputs,
+) -> None:
+    params = tiny_params()
+    study = optuna.create_study(direction="maximize", pruner=build_pruner("median", 3))
+    study.add_trial(good_trial(0))
+    study.add_trial(good_trial(1))
+    study.enqueue_trial({"train.lr": 1e-7})  # learns nothing: stays far below the median
+
+    study.optimize(build_objective(params, tiny_inputs, worker=0, track=False), n_trials=1)
+
+    hopeless = study.trials[-1]
+    assert hopeless.state == optuna.trial.TrialState.PRUNED
+    assert max(hopeless.intermediate_values) < 2, "pruned before its last epoch"
+
+
+def test_trial_is_scored_on_validation_accuracy_and_best_params_are_dotted_keys(
+    tiny_inputs: TrialInputs, tmp_path: Path
+) -> None:
+    study = optuna.create_study(direction="maximize", study_name="tiny")
+    study.enqueue_trial({"train.lr": 0.05})
+    objective = build_objective(tiny_params(pruner="none"), tiny_inputs, worker=0, track=False)
+
+    study.optimize(objective, n_trials=1)
+    report = write_outputs(
+        study,
+        n_trials=1,
+        storage="memory",
+        report=tmp_path / "tune.json",
+        best=tmp_path / "best.yaml",
+    )
+
+    assert 0.0 <= study.best_value <= 1.0
+    assert yaml.safe_load((tmp_path / "best.yaml").read_text()) == {"train.lr": 0.05}
+    assert report["trials"][0]["state"] == "complete"
+    assert sorted(report["trials"][0]["val_acc_by_epoch"]) == [1, 2, 3]
+    assert json.loads((tmp_path / "tune.json").read_text())["best"]["number"] == 0
+
+
+def test_study_without_a_complete_trial_has_no_best_params() -> None:
+    study = optuna.create_study(direction="maximize", study_name="all-pruned")
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED))
+
+    with pytest.raises(UserError, match="no complete trial"):
+        best_params(study)
+
+
+def test_plots_folder_always_holds_every_plot_even_for_a_one_trial_study(tmp_path: Path) -> None:
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(good_trial(0))
+
+    paths = save_plots(study, tmp_path / "plots")
+
+    assert sorted(p.name for p in paths) == sorted(PLOTS)
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)

@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(args.params)
     workers = len(os.sched_getaffinity(0))
     with tracked_run("ingest", params):
-        tracking.log_params_flat("data", params.data.model_dump())
+        tracking.log_params_flat("data", params.data.model_dump(exclude={"official_test_split"}))
         try:
             with atomic_path(args.images) as images_dir:
                 result = ingest(params.data, images_dir, args.images, workers=workers)

@@ -29,7 +29,8 @@ BATCH = 256
 
 
 class Predictor(Protocol):
-    class_names: Sequence[str]
+    @property
+    def class_names(self) -> Sequence[str]: ...
 
     def load_file(self, path: str | Path) -> np.ndarray: ...
 

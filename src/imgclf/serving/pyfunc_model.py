@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
 from imgclf.errors import UserError
 from imgclf.serving.image_classifier import ImageClassifier, load_bundle
@@ -30,10 +31,10 @@ from imgclf.serving.image_classifier import ImageClassifier, load_bundle
 INPUT_COLUMN = "image"
 
 
-class ImageClassifierModel(mlflow.pyfunc.PythonModel):
+class ImageClassifierModel(PythonModel):
     """Image files or pixel arrays in, labels and class probabilities out."""
 
-    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+    def load_context(self, context: PythonModelContext) -> None:
         expected = (context.model_config or {}).get("weights_sha256")
         if not expected:
             raise MlflowException("model_config has no weights_sha256: refusing unverified weights")
@@ -43,7 +44,7 @@ class ImageClassifierModel(mlflow.pyfunc.PythonModel):
 
     def predict(
         self,
-        context: mlflow.pyfunc.PythonModelContext,
+        context: PythonModelContext,
         model_input: pd.DataFrame,
         params: dict[str, Any] | None = None,
     ) -> pd.DataFrame:

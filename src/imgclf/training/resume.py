@@ -19,6 +19,7 @@ from lightning.pytorch.loggers import Logger
 from imgclf.atomic import remove_outputs, write_json
 from imgclf.config import Params
 from imgclf.data.datamodule import ImageDataModule
+from imgclf.errors import StaleArtifactError
 from imgclf.models.checkpoint import read_checkpoint
 from imgclf.tracking import file_sha256
 from imgclf.training.fit import FitResult, fit
@@ -94,8 +95,12 @@ def fit_resumable(
     fingerprint = run_fingerprint(settings, inputs)
     resume = resumable_checkpoint(checkpoint_dir, fingerprint)
     if resume is not None:
-        log.info("resuming from %s (epoch %d finished)", resume, checkpoint_epochs(resume))
-    else:
+        try:
+            log.info("resuming from %s (epoch %d finished)", resume, checkpoint_epochs(resume))
+        except StaleArtifactError as exc:
+            log.warning("cannot resume (%s): starting fresh", exc)
+            resume = None
+    if resume is None:
         start_fresh(checkpoint_dir, fingerprint)
     result = fit(
         params.model,

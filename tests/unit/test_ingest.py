@@ -147,8 +147,7 @@ def test_a_class_left_without_images_after_skipping_is_an_error(
 def test_parallel_ingest_equals_serial_ingest(
     image_folder: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(ingest_module, "_PARALLEL_FROM", 1)
-    monkeypatch.setattr(ingest_module, "_CHUNK", 5)
+    monkeypatch.setattr(ingest_module, "_PARALLEL_FROM", {"files": 1, "pixels": 1})
     serial = ingest(folder_config(image_folder), tmp_path / "a", "data/images", workers=1)
     parallel = ingest(folder_config(image_folder), tmp_path / "b", "data/images", workers=2)
     pd.testing.assert_frame_equal(serial.manifest, parallel.manifest)

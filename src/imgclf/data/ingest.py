@@ -7,6 +7,7 @@ rejected row (a bad image with its reason, or a file listed as ignored). So
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -41,8 +42,10 @@ IMAGE_EXTENSIONS = frozenset(
     }
 )
 IGNORED_NOT_IMAGE = "ignored: not an image file"
-_PARALLEL_FROM = 4000  # below this many candidates a process pool costs more than it saves
-_CHUNK = 2000
+# A pool pays off once decoding outweighs starting it: early for image files (a photo
+# takes milliseconds to decode), late for in-memory pixels (microseconds each).
+_PARALLEL_FROM = {"files": 200, "pixels": 4000}
+_MAX_CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -133,9 +136,12 @@ def bad_images_message(bad: Sequence[tuple[str, str]]) -> str:
 def _process_all(
     candidates: list[Candidate], job: _Job, workers: int
 ) -> list[dict | tuple[str, str]]:
-    chunks = [candidates[start : start + _CHUNK] for start in range(0, len(candidates), _CHUNK)]
-    if workers <= 1 or len(candidates) < _PARALLEL_FROM:
-        return [outcome for chunk in chunks for outcome in _process_chunk(chunk, job)]
+    kind = "pixels" if candidates and candidates[0].pixels is not None else "files"
+    if workers <= 1 or len(candidates) < _PARALLEL_FROM[kind]:
+        return _process_chunk(candidates, job)
+    # Several chunks per worker keep both busy when some files are slower than others.
+    size = min(_MAX_CHUNK, max(1, math.ceil(len(candidates) / (4 * workers))))
+    chunks = [candidates[start : start + size] for start in range(0, len(candidates), size)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         results = pool.map(_process_chunk, chunks, [job] * len(chunks))
         return [outcome for chunk_result in results for outcome in chunk_result]

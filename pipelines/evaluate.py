@@ -10,7 +10,13 @@ from pathlib import Path
 from imgclf.config import load_params
 from imgclf.data.schema import read_classes
 from imgclf.errors import StaleArtifactError
-from imgclf.evaluation.evaluate import OutputPaths, evaluate_model, load_split_images, write_outputs
+from imgclf.evaluation.evaluate import (
+    OutputPaths,
+    check_promote_metric,
+    evaluate_model,
+    load_split_images,
+    write_outputs,
+)
 from imgclf.evaluation.publish import publish_evaluation
 from imgclf.models.checkpoint import load_classifier
 from imgclf.serving.image_classifier import ImageClassifier, ImageSettings
@@ -34,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     params = load_params(args.params)
     cfg = params.evaluate
+    check_promote_metric(cfg)
     loaded = load_classifier(args.model)
     classes = read_classes(args.classes)
     if list(loaded.spec.class_names) != classes:

@@ -23,6 +23,7 @@ from imgclf.errors import ConfigError, StaleArtifactError
 from imgclf.evaluation import plots
 from imgclf.evaluation.baseline import baseline_accuracy
 from imgclf.evaluation.metrics import (
+    METRIC_NAMES,
     classification_metrics,
     confusion_counts,
     per_class_table,
@@ -93,6 +94,16 @@ def load_split_images(split_csv: str | Path, class_names: Sequence[str]) -> Labe
     return LabelledImages(np.stack(images), frame["label"].map(index).to_numpy(np.int64))
 
 
+def check_promote_metric(cfg: EvaluateConfig) -> None:
+    """Raise ConfigError unless ``evaluate.promote_metric`` names a metric this stage writes."""
+    allowed = [*METRIC_NAMES, *(["baseline_accuracy"] if cfg.baseline else [])]
+    if cfg.promote_metric not in allowed:
+        raise ConfigError(
+            f"params.yaml: evaluate.promote_metric = {cfg.promote_metric!r}: expected one of "
+            f"{', '.join(allowed)}"
+        )
+
+
 def evaluate_model(
     classifier: ImageClassifier,
     test: LabelledImages,
@@ -106,11 +117,6 @@ def evaluate_model(
     the baseline's accuracy."""
     probs = classifier.probabilities(test.images)
     metrics = classification_metrics(test.labels, probs, ece_bins=cfg.ece_bins)
-    if cfg.promote_metric not in metrics:
-        raise ConfigError(
-            f"params.yaml: evaluate.promote_metric = {cfg.promote_metric!r}: expected one of "
-            f"{', '.join(metrics)}"
-        )
     if onnx_path is not None:
         report = check_onnx_parity(classifier.net, classifier.spec, onnx_path, test.images)
         log.info("ONNX parity on %d test images: max |dp| = %.2e, labels equal: %s",

@@ -22,6 +22,22 @@ LOWER_IS_BETTER = frozenset({"log_loss", "ece"})
 
 PER_CLASS_COLUMNS = ["class", "precision", "recall", "f1", "support"]
 
+# The keys classification_metrics returns, in order.
+METRIC_NAMES = (
+    "accuracy",
+    "balanced_accuracy",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "precision_weighted",
+    "recall_weighted",
+    "f1_weighted",
+    "roc_auc_ovr",
+    "log_loss",
+    "ece",
+    "n_test",
+)
+
 
 def classification_metrics(
     y_true: np.ndarray, probs: np.ndarray, ece_bins: int = 15

@@ -112,7 +112,7 @@ def promote_if_better(
         champion_value=champion_value if champion != version else None,
     )
     client.set_model_version_tag(model_name, version, "imgclf.decision", decision.describe())
-    log.info("registry: %s", decision.describe())
+    log.debug("registry: %s", decision.describe())  # the stage prints it
     return decision
 
 

@@ -54,6 +54,9 @@ class EpochSeed(L.Callback):
         self.seed = seed
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        seed_everything(
-            (self.seed * 100_003 + trainer.current_epoch) % 2**32, workers=True, verbose=False
-        )
+        seed_everything(epoch_seed(self.seed, trainer.current_epoch), workers=True, verbose=False)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The global seed of epoch ``epoch`` (0-based) of a run seeded with ``seed``."""
+    return (seed * 100_003 + epoch) % 2**32

@@ -33,6 +33,8 @@ from imgclf.serving.onnx_export import OnnxParityError, check_onnx_parity
 
 log = logging.getLogger(__name__)
 
+SVC_COMFORTABLE_TRAIN = 20_000  # an RBF SVC's fit time grows about quadratically beyond this
+
 
 @dataclass(frozen=True)
 class LabelledImages:
@@ -119,12 +121,22 @@ def evaluate_model(
     metrics = classification_metrics(test.labels, probs, ece_bins=cfg.ece_bins)
     if onnx_path is not None:
         report = check_onnx_parity(classifier.net, classifier.spec, onnx_path, test.images)
-        log.info("ONNX parity on %d test images: max |dp| = %.2e, labels equal: %s",
-                 report.n_images, report.max_abs_diff, report.labels_equal)  # fmt: skip
+        log.info(
+            "ONNX parity on %d test images: max |dp| = %.2e, labels equal: %s",
+            report.n_images,
+            report.max_abs_diff,
+            report.labels_equal,
+        )
         if not report.ok:
             raise OnnxParityError(f"{onnx_path}: {report}")
         metrics["onnx_max_abs_diff"] = report.max_abs_diff
     if train is not None:
+        if cfg.baseline_model == "svc" and len(train.labels) > SVC_COMFORTABLE_TRAIN:
+            log.warning(
+                "baseline: an SVC on %d images takes long; evaluate.baseline_model: logistic "
+                "scales linearly",
+                len(train.labels),
+            )
         metrics["baseline_accuracy"] = baseline_accuracy(
             train.images, train.labels, test.images, test.labels, cfg.baseline_model, seed
         )

@@ -12,6 +12,7 @@ from PIL import EpsImagePlugin
 from imgclf.data.images import (
     BadImageError,
     NotAnImageError,
+    decode_image,
     encode_png,
     load_image,
     pixel_sha256,
@@ -120,3 +121,16 @@ def test_same_pixels_same_hash_whatever_the_file() -> None:
     pixels = np.full((8, 8), 3, np.uint8)
     assert pixel_sha256(pixels) == pixel_sha256(pixels.copy())
     assert pixel_sha256(pixels) != pixel_sha256(pixels.reshape(4, 16))
+
+
+def test_a_folder_or_missing_file_is_a_bad_image_not_a_crash(tmp_path: Path) -> None:
+    with pytest.raises(BadImageError, match="cannot read file"):
+        load(tmp_path)
+    with pytest.raises(BadImageError, match="cannot read file"):
+        load(tmp_path / "missing.png")
+
+
+def test_decoding_bytes_equals_loading_the_file(odd_images: dict[str, Path]) -> None:
+    path = odd_images["upper_case"]
+    from_bytes = decode_image(path.read_bytes(), 3, 16, "stretch", 1_000_000)
+    assert np.array_equal(from_bytes, load(path, channels=3))

@@ -53,21 +53,26 @@ def load_image(
     made so by ``resize`` (stretch, pad = letterbox, crop = centre crop). Raises
     :class:`BadImageError` naming the reason for anything that is not a sound image.
     """
-    path = Path(path)
     try:
-        size = path.stat().st_size
+        data = Path(path).read_bytes()
     except OSError as exc:
-        raise BadImageError(f"cannot read file: {exc.strerror}") from None
-    if size == 0:
+        raise BadImageError(f"cannot read file: {exc.strerror or exc}") from None
+    return decode_image(data, channels, image_size, resize, max_pixels)
+
+
+def decode_image(
+    data: bytes, channels: int, image_size: int, resize: Resize, max_pixels: int
+) -> np.ndarray:
+    """:func:`load_image` for the bytes of an image file (an upload, a base64 payload)."""
+    if not data:
         raise NotAnImageError("empty file (0 bytes)")
-    with open(path, "rb") as handle:
-        image = _open_allowed(handle, max_pixels)
-        if image.format == "JPEG":
-            # Decode JPEGs at the smallest DCT scale still >= the target: a full decode
-            # (truncation is still caught) at a fraction of the cost for large photos.
-            image.draft(None, (image_size, image_size))
-        _decode_fully(image)
-        return canonical_array(image, channels, image_size, resize)
+    image = _open_allowed(io.BytesIO(data), max_pixels)
+    if image.format == "JPEG":
+        # Decode JPEGs at the smallest DCT scale still >= the target: a full decode
+        # (truncation is still caught) at a fraction of the cost for large photos.
+        image.draft(None, (image_size, image_size))
+    _decode_fully(image)
+    return canonical_array(image, channels, image_size, resize)
 
 
 def canonical_array(
@@ -124,7 +129,7 @@ def image_mode(pixels: np.ndarray) -> str:
     return "L" if pixels.ndim == 2 else "RGB"
 
 
-def _open_allowed(handle: io.BufferedReader, max_pixels: int) -> Image.Image:
+def _open_allowed(handle: io.BytesIO, max_pixels: int) -> Image.Image:
     with warnings.catch_warnings():
         # We check the pixel count against our own limit just below.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)

@@ -127,6 +127,17 @@ def test_init_from_copies_matching_layers_and_keeps_a_fresh_head(tmp_path):
     assert torch.equal(target.backbone[0][0].weight, source.backbone[0][0].weight)
 
 
+def test_init_from_an_mlflow_uri_reads_the_served_safetensors_weights(tmp_path):
+    from safetensors.torch import save_file
+
+    source = build_network(make_spec("vgg"))
+    (tmp_path / "model" / "artifacts").mkdir(parents=True)
+    save_file(source.state_dict(), str(tmp_path / "model" / "artifacts" / "weights.safetensors"))
+    target = build_network(make_spec("vgg"))
+    assert load_pretrained(target, (tmp_path / "model").as_uri()) == []
+    assert torch.equal(target.head[1].weight, source.head[1].weight)
+
+
 def test_init_from_another_architecture_is_a_config_error(tmp_path):
     spec = make_spec("mlp")
     save_checkpoint(build_network(spec), spec, tmp_path / "mlp.ckpt")

@@ -19,12 +19,13 @@ log = logging.getLogger(__name__)
 def load_pretrained(network: nn.Module, source: str) -> list[str]:
     """Copy weights from a checkpoint into ``network`` where names and shapes match.
 
-    ``source`` is a local checkpoint file or an MLflow URI (``models:/name@alias``,
-    ``runs:/<id>/path``) whose artifacts hold one. Layers that differ (typically a head
-    for another number of classes) keep their fresh weights; their names are returned.
+    ``source`` is a local file (a train-stage ``.ckpt`` or the ``.safetensors`` weights of
+    a served model) or an MLflow URI (``models:/name@alias``, ``runs:/<id>/path``) whose
+    artifacts hold one. Layers that differ (typically a head for another number of classes)
+    keep their fresh weights; their names are returned.
     """
     if Path(source).is_file():
-        return _copy_matching(network, network_state(read_checkpoint(source)), source)
+        return _copy_matching(network, _read_weights(Path(source)), source)
     if "/" not in source:
         raise ConfigError(
             f"params.yaml: model.init_from = {source!r}: no such file and not an MLflow URI "
@@ -37,10 +38,23 @@ def load_pretrained(network: nn.Module, source: str) -> list[str]:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=folder))
         except Exception as exc:  # MLflow raises many types; all mean "cannot fetch it"
             raise ConfigError(f"params.yaml: model.init_from = {source!r}: {exc}") from None
-        found = [local] if local.is_file() else sorted(local.rglob("*.ckpt"))
+        found = (
+            [local] if local.is_file() else [*local.rglob("*.ckpt"), *local.rglob("*.safetensors")]
+        )
         if not found:
-            raise ConfigError(f"params.yaml: model.init_from = {source!r}: holds no .ckpt file")
-        return _copy_matching(network, network_state(read_checkpoint(found[0])), source)
+            raise ConfigError(
+                f"params.yaml: model.init_from = {source!r}: holds no .ckpt or .safetensors file"
+            )
+        return _copy_matching(network, _read_weights(found[0]), source)
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A network state dict from a Lightning checkpoint or a safetensors file (no pickle)."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    return network_state(read_checkpoint(path))
 
 
 def _copy_matching(network: nn.Module, state: dict[str, torch.Tensor], source: str) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -255,7 +256,8 @@ def _short(value: Any) -> str:
         )
     if value is None:
         return "null"
-    return str(value)
+    text = str(value)
+    return f"{text[:12]}..." if re.fullmatch(r"[0-9a-f]{64}", text) else text  # sha256: its prefix
 
 
 def _plain(statistics: Mapping[str, Any]) -> dict[str, Any]:

@@ -134,3 +134,16 @@ def test_decoding_bytes_equals_loading_the_file(odd_images: dict[str, Path]) -> 
     path = odd_images["upper_case"]
     from_bytes = decode_image(path.read_bytes(), 3, 16, "stretch", 1_000_000)
     assert np.array_equal(from_bytes, load(path, channels=3))
+
+
+@pytest.mark.parametrize("format", ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"])
+def test_files_cut_short_near_the_end_are_caught_by_the_full_decode(
+    tmp_path: Path, format: str
+) -> None:
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    whole = save_image(tmp_path / f"whole.{format.lower()}", noise, format=format)
+    cut = tmp_path / f"cut.{format.lower()}"
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.9)])
+    assert load(whole, channels=3).shape == (16, 16, 3)
+    with pytest.raises(BadImageError, match="truncated"):
+        load(cut, channels=3)

@@ -53,7 +53,7 @@ def base_parser(stage: str, description: str) -> argparse.ArgumentParser:
 
 def stage_main(
     main: Callable[[Sequence[str] | None], None],
-) -> Callable[[Sequence[str] | None], int]:
+) -> Callable[..., int]:
     """Wrap a stage's ``main(argv)`` so user mistakes print one line and exit 2."""
 
     def run(argv: Sequence[str] | None = None) -> int:

@@ -58,17 +58,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = _effective_params(load_params(args.params), args)
     check_space(params.tune.space, params)
     journal = args.journal_file or str(Path(args.storage_file).with_suffix(".journal"))
-    for declared in (args.storage_file, journal):
-        # Both are DVC outputs, whichever storage this run uses: an empty file is a valid
-        # empty SQLite database and an empty journal.
-        Path(declared).parent.mkdir(parents=True, exist_ok=True)
-        Path(declared).touch()
     storage = resolve_storage(
         params.tune.storage,
         storage_file=args.storage_file,
         journal_file=journal,
         workers=params.tune.workers,
     )
+    for declared in (args.storage_file, journal):
+        # Both are DVC outputs, whichever storage this run uses: an empty file is a valid
+        # empty SQLite database and an empty journal.
+        Path(declared).parent.mkdir(parents=True, exist_ok=True)
+        Path(declared).touch()
     plan = StudyPlan(
         study_name=params.tune.study,
         storage=storage,

@@ -6,6 +6,7 @@ import logging
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -63,6 +64,7 @@ def _save_one(study: optuna.Study, draw: Callable[[optuna.Study], object], path:
     plt.close(figure)
 
 
-def _figure_of(axes: object) -> plt.Figure:
+def _figure_of(axes: Any) -> Any:
+    # Optuna returns one Axes, or an array of them for multi-panel plots.
     first = axes.flat[0] if hasattr(axes, "flat") else axes
-    return first.figure  # type: ignore[attr-defined]
+    return first.figure

@@ -37,7 +37,7 @@ def trial_run(trial: optuna.Trial, values: dict[str, Any], enabled: bool = True)
     Logs nothing when ``enabled`` is false, no parent run is active (library use), or this
     is not the rank-zero process.
     """
-    if not (enabled and mlflow.active_run() is not None and rank_zero_only.rank == 0):
+    if not (enabled and mlflow.active_run() is not None and _is_rank_zero()):
         yield
         return
     parent = mlflow.active_run()
@@ -66,7 +66,7 @@ def trial_run(trial: optuna.Trial, values: dict[str, Any], enabled: bool = True)
 
 def log_epoch_history(history: pd.DataFrame, *, prefix: str = "") -> None:
     """Log a fit's per-epoch metrics to the active run with step = epoch."""
-    if mlflow.active_run() is None or rank_zero_only.rank != 0:
+    if mlflow.active_run() is None or not _is_rank_zero():
         return
     for row in history.to_dict("records"):
         metrics = {
@@ -82,3 +82,8 @@ def _log_intermediate(trial: optuna.Trial) -> None:
     frozen = trial.study.get_trials(deepcopy=False)[trial.number]
     for epoch, value in sorted(frozen.intermediate_values.items()):
         mlflow.log_metric("val_acc", float(value), step=int(epoch) + 1)
+
+
+def _is_rank_zero() -> bool:
+    # Lightning sets rank_zero_only.rank in every process of a distributed run.
+    return getattr(rank_zero_only, "rank", 0) == 0

@@ -1,0 +1,88 @@
+"""The tune stage's command line: storage choice, refusals as one line, and a whole tiny run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.tune import main
+from tests.unit.test_tuning_objective import tiny_inputs  # noqa: F401  (fixture)
+
+TINY_PARAMS = {
+    "model": {"name": "mlp", "width": 8, "depth": 1},
+    "train": {"batch_size": 8, "scheduler": "none"},
+    "tune": {
+        "n_trials": 2,
+        "max_epochs": 1,
+        "space": {"train.lr": {"type": "float", "low": 0.001, "high": 0.1, "log": True}},
+    },
+}
+
+
+def stage_args(root: Path, inputs: object | None = None) -> list[str]:
+    params = root / "params.yaml"
+    params.write_text(yaml.safe_dump(TINY_PARAMS))
+    splits = getattr(inputs, "splits_dir", str(root / "splits"))
+    classes = getattr(inputs, "classes_path", str(root / "classes.json"))
+    return [
+        "--params", str(params), "--splits", splits, "--classes", classes,
+        "--augment", str(root / "augment.json"), "--storage-file", str(root / "optuna.db"),
+        "--journal-file", str(root / "optuna.journal"), "--best-params", str(root / "best.yaml"),
+        "--report", str(root / "tune.json"), "--plots", str(root / "plots"),
+    ]  # fmt: skip
+
+
+def test_sqlite_storage_with_several_workers_stops_the_stage_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [*stage_args(tmp_path), "--storage", f"sqlite:///{tmp_path}/x.db", "--workers", "2"]
+    )
+
+    error = capsys.readouterr().err.strip()
+    assert code == 2
+    assert error.startswith("error: tune: storage") and "SQLite locks the whole file" in error
+    assert "\n" not in error
+
+
+def test_storage_url_comes_from_the_environment_when_not_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMGCLF_OPTUNA_STORAGE", "sqlite:///from-env.db")
+
+    code = main([*stage_args(tmp_path), "--workers", "3"])
+
+    assert code == 2
+    assert "'sqlite:///from-env.db' with --workers 3" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tiny_tune_stage_writes_best_params_report_and_plots(
+    tmp_path: Path,
+    tiny_inputs: object,  # noqa: F811  (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    args = stage_args(tmp_path, tiny_inputs)
+    args[args.index("--augment") + 1] = _write_augment(tmp_path)
+
+    assert main(args) == 0
+
+    assert set(yaml.safe_load((tmp_path / "best.yaml").read_text())) == {"train.lr"}
+    report = json.loads((tmp_path / "tune.json").read_text())
+    assert report["counts"]["complete"] + report["counts"]["pruned"] == 2
+    assert len(list((tmp_path / "plots").glob("*.png"))) == 3
+    assert main(args) == 0, "a re-run of a complete study"
+    assert len(json.loads((tmp_path / "tune.json").read_text())["trials"]) == 2
+
+
+def _write_augment(root: Path) -> str:
+    from imgclf.augment import build_augmentation, save_augmentation
+
+    path = root / "augment.json"
+    save_augmentation(build_augmentation([], seed=0), path)
+    return str(path)

@@ -37,19 +37,14 @@ class Section(BaseModel):
 
 class DataConfig(Section):
     source: Literal["digits", "fashion-mnist", "folder"] = "digits"
-    path: str | None = None
+    # Always a real folder (never null) so dvc.yaml can declare it as ingest's input.
+    path: str = "data/raw"
     channels: Literal[1, 3] = 1
     image_size: Annotated[int, Field(ge=4, le=1024)] = 8
     resize: Literal["stretch", "pad", "crop"] = "stretch"
     on_bad_image: Literal["fail", "skip"] = "fail"
     max_image_pixels: Annotated[int, Field(gt=0)] = 64_000_000
     official_test_split: bool = True
-
-    @model_validator(mode="after")
-    def _path_needed(self) -> DataConfig:
-        if self.source == "folder" and not self.path:
-            raise ValueError("data.source 'folder' needs data.path: the folder holding one sub-folder per class")
-        return self
 
 
 class ValidateConfig(Section):
@@ -59,6 +54,14 @@ class ValidateConfig(Section):
     pixel_mean: tuple[float, float] = (0.0, 255.0)
     pixel_std: tuple[float, float] = (1.0, 128.0)
     pixel_sample: PositiveInt = 500
+
+    @model_validator(mode="after")
+    def _bounds_are_ordered(self) -> ValidateConfig:
+        for key in ("pixel_mean", "pixel_std"):
+            low, high = getattr(self, key)
+            if low > high:
+                raise ValueError(f"validate.{key} must be [low, high] with low <= high")
+        return self
 
 
 class SplitConfig(Section):
@@ -71,9 +74,7 @@ class SplitConfig(Section):
     def _ratios_sum_to_one(self) -> SplitConfig:
         total = self.train + self.val + self.test
         if abs(total - 1.0) > 1e-6:
-            raise ValueError(
-                f"split.train + split.val + split.test must be 1.0, got {total:g}"
-            )
+            raise ValueError(f"split.train + split.val + split.test must be 1.0, got {total:g}")
         return self
 
 
@@ -166,7 +167,9 @@ class TuneConfig(Section):
 
     @field_validator("space")
     @classmethod
-    def _space_keys_are_params(cls, space: dict[str, SearchDimension]) -> dict[str, SearchDimension]:
+    def _space_keys_are_params(
+        cls, space: dict[str, SearchDimension]
+    ) -> dict[str, SearchDimension]:
         for key in space:
             section, _, name = key.partition(".")
             fields = _TUNABLE_SECTIONS.get(section)
@@ -222,7 +225,9 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found; run from the project root or pass --params") from None
+        raise ConfigError(
+            f"{path}: file not found; run from the project root or pass --params"
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc}); fix the syntax") from None
     if not isinstance(raw, dict):

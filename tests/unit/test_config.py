@@ -87,3 +87,9 @@ def test_params_hash_is_stable_across_reads() -> None:
         load_params(REPO / "params.yaml")
     )
     assert raw["seed"] == load_params(REPO / "params.yaml").seed
+
+
+def test_pixel_bounds_must_be_ordered(tmp_path: Path) -> None:
+    path = write_params(tmp_path, "validate:\n  pixel_std: [100, 1]\n")
+    with pytest.raises(ConfigError, match=r"validate\.pixel_std.*low <= high"):
+        load_params(path)

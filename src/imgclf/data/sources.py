@@ -69,8 +69,8 @@ def open_source(cfg: DataConfig) -> Source:
     if cfg.source == "digits":
         return digits_source()
     if cfg.source == "fashion-mnist":
-        return fashion_mnist_source(Path(cfg.path or DEBIAN_FASHION_MNIST))
-    return folder_source(Path(cfg.path or ""))
+        return fashion_mnist_source(Path(cfg.path))
+    return folder_source(Path(cfg.path))
 
 
 def digits_source() -> Source:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import yaml
 
 from imgclf import tracking
 from imgclf.config import Params, load_params, with_overrides
@@ -37,16 +38,21 @@ STORAGE_ENV = "IMGCLF_OPTUNA_STORAGE"
 @stage_main
 def main(argv: Sequence[str] | None = None) -> None:
     parser = base_parser("tune", __doc__ or "")
-    parser.add_argument("--splits", required=True, help="the split stage's folder (train/val CSVs)")
-    parser.add_argument("--classes", required=True, help="classes.json from the ingest stage")
-    parser.add_argument("--augment", required=True, help="the augment stage's serialized pipeline")
-    parser.add_argument("--storage-file", required=True, help="SQLite file of a one-worker study")
-    parser.add_argument("--journal-file", help="journal file of a several-worker local study")
-    parser.add_argument(
-        "--best-params", required=True, help="where to write the best params (YAML)"
-    )
-    parser.add_argument("--report", required=True, help="where to write every trial (JSON)")
-    parser.add_argument("--plots", required=True, help="folder for the study's PNG plots")
+    # Without a flag, a path is the one dvc.yaml names (its `vars: paths:`), so a team member
+    # joins a study with just `imgclf tune --study NAME --storage URL` from the project root.
+    paths = _dvc_paths()
+    for flag, var, what in (
+        ("--splits", "splits", "the split stage's folder (train/val CSVs)"),
+        ("--classes", "classes", "classes.json from the ingest stage"),
+        ("--augment", "augment", "the augment stage's serialized pipeline"),
+        ("--storage-file", "optuna_db", "SQLite file of a one-worker study"),
+        ("--journal-file", "optuna_journal", "journal file of a several-worker local study"),
+        ("--best-params", "best_params", "where to write the best params (YAML)"),
+        ("--report", "tune_report", "where to write every trial (JSON)"),
+        ("--plots", "tune_plots", "folder for the study's PNG plots"),
+    ):
+        default = paths.get(var)
+        parser.add_argument(flag, default=default, required=default is None, help=what)
     parser.add_argument("--study", help="study name (default: tune.study)")
     parser.add_argument(
         "--storage", help=f"Optuna storage URL (default: ${STORAGE_ENV}, then tune.storage)"
@@ -57,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     params = _effective_params(load_params(args.params), args)
     check_space(params.tune.space, params)
-    journal = args.journal_file or str(Path(args.storage_file).with_suffix(".journal"))
+    journal = args.journal_file
     storage = resolve_storage(
         params.tune.storage,
         storage_file=args.storage_file,
@@ -109,6 +115,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     best = document["best"]
     log.info("best trial %d: val_acc %.4f with %s", best["number"], best["value"], best["params"])
     log.info("open the study: optuna-dashboard %s", _dashboard_target(storage))
+
+
+def _dvc_paths(dvc_yaml: str = "dvc.yaml") -> dict[str, str]:
+    """dvc.yaml's ``vars: - paths: {...}`` when run from the project root, else nothing."""
+    try:
+        document = yaml.safe_load(Path(dvc_yaml).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    for entry in document.get("vars", []):
+        if isinstance(entry, dict) and isinstance(entry.get("paths"), dict):
+            return {str(key): str(value) for key, value in entry["paths"].items()}
+    return {}
 
 
 def _effective_params(params: Params, args: Any) -> Params:

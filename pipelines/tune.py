@@ -21,7 +21,7 @@ import yaml
 from imgclf import tracking
 from imgclf.config import Params, load_params, with_overrides
 from imgclf.stage import base_parser, configure_logging, stage_main, tracked_run
-from imgclf.tuning.objective import TrialInputs, build_objective
+from imgclf.tuning.objective import TrialInputs, build_objective, objective_fingerprint
 from imgclf.tuning.plots import save_plots
 from imgclf.tuning.report import write_outputs
 from imgclf.tuning.samplers import trial_budget
@@ -75,19 +75,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         # empty SQLite database and an empty journal.
         Path(declared).parent.mkdir(parents=True, exist_ok=True)
         Path(declared).touch()
+    inputs = _inputs(args)
+    fingerprint = objective_fingerprint(params, inputs)
     plan = StudyPlan(
-        study_name=params.tune.study,
+        # The stage's own file keeps one study per objective, so changed params or data
+        # (`dvc exp run -S ...`) start a fresh study; a shared storage refuses a mismatch.
+        study_name=f"{params.tune.study}-{fingerprint[:8]}" if storage.owned else params.tune.study,
         storage=storage,
         tune=params.tune,
         seed=params.seed,
         workers=params.tune.workers,
         show_progress_bar=sys.stderr.isatty(),
+        fingerprint=fingerprint,
     )
     # One torch thread per worker on CPU: trial models are small, intra-op threads mostly
     # spin (measured on digits, 2 cores: 8 trials in 28 s with 1 thread, 82-146 s with 2);
     # --workers is how a tune uses more cores.
     threads = 1 if params.train.accelerator == "cpu" else None
-    make_objective = functools.partial(_objective, params, _inputs(args), threads)
+    make_objective = functools.partial(_objective, params, inputs, threads)
     log.info(
         "study %s in %s: %d trials in total, %d local worker(s), sampler %s, pruner %s",
         plan.study_name, storage.display, trial_budget(params.tune), plan.workers,
@@ -99,7 +104,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         tracking.log_params_flat(
             "tune", params.tune.model_dump(mode="json", exclude={"space", "storage"})
         )
-        study = run_study(plan, make_objective, functools.partial(_child_session, params, storage))
+        study = run_study(
+            plan,
+            make_objective,
+            functools.partial(_child_session, params, plan.study_name, storage.display),
+        )
         document = write_outputs(
             study,
             n_trials=plan.n_trials,
@@ -153,11 +162,11 @@ def _objective(params: Params, inputs: TrialInputs, threads: int | None, worker:
 
 
 @contextmanager
-def _child_session(params: Params, storage: StorageSpec, worker: int) -> Iterator[None]:
+def _child_session(params: Params, study: str, storage: str, worker: int) -> Iterator[None]:
     """A spawned worker's own MLflow parent run, tagged like the stage's."""
     configure_logging()
     with tracked_run("tune", params):
-        mlflow.set_tags(study_tags(params.tune.study, storage.display, worker=worker))
+        mlflow.set_tags(study_tags(study, storage, worker=worker))
         yield
 
 

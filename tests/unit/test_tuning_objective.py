@@ -121,3 +121,24 @@ def test_plots_folder_always_holds_every_plot_even_for_a_one_trial_study(tmp_pat
 
     assert sorted(p.name for p in paths) == sorted(PLOTS)
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
+
+
+def test_fingerprint_changes_with_what_a_trial_computes_not_with_where_it_runs(
+    tiny_inputs: TrialInputs,
+) -> None:
+    from imgclf.config import with_overrides
+    from imgclf.tuning.objective import objective_fingerprint
+
+    params = tiny_params()
+    same = objective_fingerprint(params, tiny_inputs)
+
+    assert objective_fingerprint(params, tiny_inputs) == same
+    assert (
+        objective_fingerprint(with_overrides(params, {"train.num_workers": 4}), tiny_inputs) == same
+    )
+    assert (
+        objective_fingerprint(with_overrides(params, {"train.optimizer": "sgd"}), tiny_inputs)
+        != same
+    )
+    Path(tiny_inputs.splits_dir, "train.csv").write_text("path,label,sha256\n")
+    assert objective_fingerprint(params, tiny_inputs) != same

@@ -145,3 +145,19 @@ def test_team_storage_url_is_shown_with_its_password_masked() -> None:
 
     assert spec.display == "postgresql://ann:***@db/optuna"
     assert not spec.owned
+
+
+def test_shared_study_refuses_to_mix_trials_of_other_params(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/shared.db"
+    shared = resolve_storage(url, storage_file="-", journal_file="-", workers=1)
+    plan = StudyPlan(
+        study_name="team", storage=shared, tune=TuneConfig(), seed=0, fingerprint="aaa"
+    )
+    open_study(plan)
+
+    with pytest.raises(UserError, match="holds trials of other params or data"):
+        open_study(
+            StudyPlan(
+                study_name="team", storage=shared, tune=TuneConfig(), seed=0, fingerprint="bbb"
+            )
+        )

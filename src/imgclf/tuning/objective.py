@@ -8,6 +8,8 @@ reports to the pruner (a step is an epoch, and steps must not repeat within a tr
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from imgclf.config import Params, with_overrides
 from imgclf.data.datamodule import ImageDataModule, load_datamodule
 from imgclf.data.schema import FOLD_COLUMNS, read_classes, read_table
 from imgclf.errors import ConfigError
+from imgclf.tracking import file_sha256
 from imgclf.training.fit import fit
 from imgclf.tuning.space import suggest
 from imgclf.tuning.study import Objective
@@ -29,6 +32,8 @@ from imgclf.tuning.trial_runs import log_epoch_history, trial_run
 log = logging.getLogger(__name__)
 
 USER_ATTR_FOLD_ACC = "fold_val_acc"
+# Where and how a trial runs, not what it computes: team members on CPUs and GPUs share a study.
+HOW_TO_RUN = {"accelerator", "devices", "strategy", "num_nodes", "num_workers"}
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,39 @@ def build_objective(
             return float(sum(scores) / len(scores))
 
     return objective
+
+
+def objective_fingerprint(params: Params, inputs: TrialInputs) -> str:
+    """A hash of everything a trial's score depends on: seed, model, train and augment
+    params, the tune settings that shape a trial, and the bytes of the input files.
+
+    Trials scored under another fingerprint are not comparable, so they belong in another
+    study.
+    """
+    tune = params.tune.model_dump(
+        mode="json", include={"sampler", "pruner", "max_epochs", "folds", "space"}
+    )
+    digest = hashlib.sha256(
+        json.dumps(
+            {
+                "seed": params.seed,
+                "model": params.model.model_dump(mode="json"),
+                "train": params.train.model_dump(mode="json", exclude=HOW_TO_RUN),
+                "augment": params.augment.model_dump(mode="json"),
+                "tune": tune,
+            },
+            sort_keys=True,
+        ).encode()
+    )
+    splits = Path(inputs.splits_dir)
+    names = ["train.csv", "val.csv", *(["folds.csv"] if params.tune.folds else [])]
+    files = [splits / name for name in names] + [
+        Path(p) for p in (inputs.classes_path, inputs.augment_path) if p
+    ]
+    for path in files:
+        if path.is_file():
+            digest.update(file_sha256(path).encode())
+    return digest.hexdigest()[:12]
 
 
 def _split_data(params: Params, inputs: TrialInputs) -> ImageDataModule:

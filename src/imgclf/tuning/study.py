@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
 OVER_BUDGET = "imgclf.over_budget"
+FINGERPRINT = "imgclf.objective_fingerprint"
 
 Objective = Callable[[optuna.Trial], float]
 ObjectiveFactory = Callable[[int], Objective]
@@ -64,6 +65,9 @@ class StudyPlan:
     workers: int = 1
     show_progress_bar: bool = False
     poll_s: float = 1.0
+    fingerprint: str | None = None
+    """What the objective depends on (see :func:`objective_fingerprint`): a study holds
+    trials of one objective only."""
 
     @property
     def n_trials(self) -> int:
@@ -93,6 +97,7 @@ def open_study(plan: StudyPlan, worker: int = 0) -> optuna.Study:
             f"tune: study {plan.study_name!r} in {plan.storage.display} minimizes; "
             "use another --study name"
         )
+    _check_fingerprint(study, plan)
     # Random and TPE: seeded by worker and by how far the study got, so parallel workers and
     # re-runs do not replay the same points. Grid: GridSampler shuffles the grid with its seed
     # and a trial's grid_id indexes that order, so every worker and re-run needs the same seed.
@@ -101,6 +106,20 @@ def open_study(plan: StudyPlan, worker: int = 0) -> optuna.Study:
     seed = plan.seed if plan.tune.sampler == "grid" else plan.seed + 7919 * worker + offset
     study.sampler = build_sampler(plan.tune, seed, parallel=parallel)
     return study
+
+
+def _check_fingerprint(study: optuna.Study, plan: StudyPlan) -> None:
+    if plan.fingerprint is None:
+        return
+    found = study.user_attrs.get(FINGERPRINT)
+    if found is None:
+        study.set_user_attr(FINGERPRINT, plan.fingerprint)
+    elif found != plan.fingerprint:
+        raise UserError(
+            f"tune: study {plan.study_name!r} in {plan.storage.display} holds trials of other "
+            "params or data (model.*, train.*, tune.space, splits...); give this run its own "
+            "--study name, or run it with the params the study was started with"
+        )
 
 
 def recover_interrupted_trials(study: optuna.Study) -> list[int]:

@@ -13,7 +13,12 @@ import torch
 from PIL import Image
 
 from imgclf.augment import save_augmentation
-from imgclf.data.datamodule import ImageDataModule, channel_statistics, load_datamodule
+from imgclf.data.datamodule import (
+    EpochShuffleSampler,
+    ImageDataModule,
+    channel_statistics,
+    load_datamodule,
+)
 from imgclf.errors import DataError
 
 CLASSES = ["circle", "square", "triangle"]
@@ -106,6 +111,16 @@ def test_train_order_and_augmentation_depend_only_on_seed_and_epoch(splits):
     assert torch.equal(epoch_batch(1, 3), epoch_batch(1, 3))
     assert not torch.equal(epoch_batch(1, 3), epoch_batch(1, 4))
     assert not torch.equal(epoch_batch(1, 3), epoch_batch(2, 3))
+
+
+def test_ddp_ranks_share_one_epoch_order_without_overlap():
+    whole = list(EpochShuffleSampler(10, seed=3))
+    ranks = [EpochShuffleSampler(10, seed=3, replicas=3, rank=r) for r in range(3)]
+    shards = [list(sampler) for sampler in ranks]
+    assert all(
+        len(shard) == len(sampler) == 4 for shard, sampler in zip(shards, ranks, strict=True)
+    )
+    assert sorted(sum(shards, [])) == sorted(whole + whole[:2])
 
 
 def test_worker_processes_give_the_same_batches_as_the_main_process(splits):

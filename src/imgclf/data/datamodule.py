@@ -71,22 +71,27 @@ class EpochShuffleSampler(Sampler[SampleKey]):
 
     Lightning calls ``set_epoch`` before every epoch (as it does for DistributedSampler), so
     a run resumed at epoch N sees exactly the order and augmentations of an uninterrupted one.
+    Under several processes (DDP) each ``rank`` takes every ``replicas``-th key of the same
+    order, padded by wrapping around like DistributedSampler, so ranks never overlap.
     """
 
-    def __init__(self, size: int, seed: int) -> None:
+    def __init__(self, size: int, seed: int, replicas: int = 1, rank: int = 0) -> None:
         self.size, self.seed, self.epoch = size, seed, 0
+        self.replicas, self.rank = replicas, rank
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.size
+        return -(-self.size // self.replicas)
 
     def __iter__(self) -> Iterator[SampleKey]:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         order = torch.randperm(self.size, generator=generator).tolist()
         seeds = torch.randint(0, 2**62, (self.size,), generator=generator).tolist()
-        return iter(zip(order, seeds, strict=True))
+        keys = list(zip(order, seeds, strict=True))
+        keys += keys[: len(self) * self.replicas - self.size]
+        return iter(keys[self.rank :: self.replicas])
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -137,7 +142,10 @@ class ImageDataModule(L.LightningDataModule):
         dataset = ImageDataset(
             self.train_images, self.train_labels, self.mean, self.std, self.augment
         )
-        sampler = EpochShuffleSampler(len(dataset), self.seed)
+        # The Trainer runs with use_distributed_sampler=False: this sampler shards itself.
+        trainer = self.trainer
+        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+        sampler = EpochShuffleSampler(len(dataset), self.seed, replicas, rank)
         return self._loader(dataset, sampler=sampler)
 
     def val_dataloader(self) -> DataLoader:

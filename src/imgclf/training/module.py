@@ -66,7 +66,7 @@ class ImageClassifier(L.LightningModule):
         logits = self.net(images)
         loss = F.cross_entropy(logits, labels, label_smoothing=self.train_cfg.label_smoothing)
         self.train_acc(logits, labels)
-        self.log("train_loss", loss, on_step=False, on_epoch=True)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, sync_dist=True)
         self.log("train_acc", self.train_acc, on_step=False, on_epoch=True)
         return loss
 
@@ -81,7 +81,8 @@ class ImageClassifier(L.LightningModule):
     ) -> None:
         images, labels = batch
         logits = self.net(images)
-        self.log(f"{phase}_loss", F.cross_entropy(logits, labels), on_epoch=True, prog_bar=True)
+        loss = F.cross_entropy(logits, labels)
+        self.log(f"{phase}_loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
         metric(logits, labels)
         self.log(f"{phase}_acc", metric, on_epoch=True, prog_bar=True)
 

@@ -66,6 +66,9 @@ def build_trainer(
         enable_progress_bar=enable_progress_bar,
         enable_model_summary=False,
         num_sanity_val_steps=0,
+        # The data module's sampler is seeded per epoch and shards itself under DDP;
+        # Lightning's replacement would freeze its per-epoch augmentation seeds.
+        use_distributed_sampler=False,
         log_every_n_steps=1,
         default_root_dir=checkpoint_dir,
     )

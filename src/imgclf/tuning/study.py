@@ -25,6 +25,7 @@ import logging
 import multiprocessing
 import os
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -222,7 +223,9 @@ def run_worker(
         elif census.running:
             # The budget is taken by running trials, maybe of a dead worker: wait, and let
             # the heartbeat check fail (and re-queue) those that went stale.
-            fail_stale_trials(study)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                fail_stale_trials(study)
             time.sleep(plan.poll_s)
         else:
             break  # grid: every point has a finished trial

@@ -183,3 +183,31 @@ def test_best_params_override_params_and_are_checked(tmp_path):
         apply_best_params(Params(), best)
     with pytest.raises(StaleArtifactError, match="dvc repro tune"):
         apply_best_params(Params(), tmp_path / "missing.yaml")
+
+
+def test_train_stage_names_a_missing_input_and_exits_2(tmp_path, capsys):
+    from pipelines.train import main
+
+    (tmp_path / "params.yaml").write_text("seed: 1\n")
+    args = [
+        "--params",
+        str(tmp_path / "params.yaml"),
+        "--splits",
+        str(tmp_path / "splits"),
+        "--classes",
+        "c.json",
+        "--augment",
+        "a.json",
+        "--best-params",
+        str(tmp_path / "best.yaml"),
+        "--checkpoints",
+        "ck",
+        "--model",
+        "m.ckpt",
+        "--onnx",
+        "m.onnx",
+        "--history",
+        "h.csv",
+    ]
+    assert main(args) == 2
+    assert "best.yaml: not found; run `dvc repro tune` first" in capsys.readouterr().err

@@ -211,3 +211,14 @@ def test_train_stage_names_a_missing_input_and_exits_2(tmp_path, capsys):
     ]
     assert main(args) == 2
     assert "best.yaml: not found; run `dvc repro tune` first" in capsys.readouterr().err
+
+
+def test_timm_model_trains_and_reloads_from_its_checkpoint(tmp_path):
+    train, val, _ = make_splits(tmp_path / "images", channels=3, size=16)
+    data = ImageDataModule(train, val, CLASSES, augment=None, batch_size=8)
+    model = ModelConfig(name="timm:test_resnet", init="default")
+    result = quiet_fit(data, train_cfg(max_epochs=1), model=model, checkpoint_dir=tmp_path / "ck")
+    loaded = load_classifier(result.best_checkpoint)
+    images = next(iter(data.val_dataloader()))[0]
+    result.module.eval()
+    assert torch.allclose(loaded.net(images), result.module(images))

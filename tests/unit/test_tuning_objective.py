@@ -142,3 +142,21 @@ def test_fingerprint_changes_with_what_a_trial_computes_not_with_where_it_runs(
     )
     Path(tiny_inputs.splits_dir, "train.csv").write_text("path,label,sha256\n")
     assert objective_fingerprint(params, tiny_inputs) != same
+
+
+def test_trials_tied_on_accuracy_are_ranked_by_val_loss() -> None:
+    import optuna
+
+    from imgclf.tuning.objective import USER_ATTR_VAL_LOSS
+    from imgclf.tuning.report import best_params
+
+    study = optuna.create_study(direction="maximize")
+    for lr, accuracy, loss in [(0.001, 1.0, 0.30), (0.004, 1.0, 0.05), (0.01, 0.9, 0.01)]:
+        trial = optuna.trial.create_trial(
+            params={"train.lr": lr},
+            distributions={"train.lr": optuna.distributions.FloatDistribution(0.0001, 0.1)},
+            value=accuracy,
+            user_attrs={USER_ATTR_VAL_LOSS: loss},
+        )
+        study.add_trial(trial)
+    assert best_params(study) == {"train.lr": 0.004}

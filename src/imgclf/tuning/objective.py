@@ -32,6 +32,8 @@ from imgclf.tuning.trial_runs import log_epoch_history, trial_run
 log = logging.getLogger(__name__)
 
 USER_ATTR_FOLD_ACC = "fold_val_acc"
+# Recorded so that trials tied on accuracy (common on a small val split) can be ranked.
+USER_ATTR_VAL_LOSS = "val_loss"
 # Where and how a trial runs, not what it computes: team members on CPUs and GPUs share a study.
 HOW_TO_RUN = {"accelerator", "devices", "strategy", "num_nodes", "num_workers"}
 
@@ -68,7 +70,7 @@ def build_objective(
         trial_params = with_overrides(params, values)
         log.info("trial %d: %s", trial.number, values)
         with trial_run(trial, values, enabled=track):
-            scores = []
+            scores, losses = [], []
             for index, data in enumerate(folds):
                 data.batch_size = trial_params.train.batch_size
                 if tunes_augment:
@@ -91,8 +93,10 @@ def build_objective(
                 )
                 log_epoch_history(result.history, prefix=f"fold{index}_" if len(folds) > 1 else "")
                 scores.append(result.best_val_acc)
+                losses.append(result.best_val_loss)
             if len(folds) > 1:
                 trial.set_user_attr(USER_ATTR_FOLD_ACC, scores)
+            trial.set_user_attr(USER_ATTR_VAL_LOSS, float(sum(losses) / len(losses)))
             return float(sum(scores) / len(scores))
 
     return objective

@@ -13,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from imgclf.atomic import write_json, write_yaml
 from imgclf.errors import UserError
+from imgclf.tuning.objective import USER_ATTR_VAL_LOSS
 from imgclf.tuning.study import OVER_BUDGET
 
 
@@ -27,7 +28,20 @@ def best_params(study: optuna.Study) -> dict[str, Any]:
             "see reports/tune.json, then widen tune.space, raise tune.max_epochs "
             "or use tune.pruner none"
         )
-    return {key: _plain(value) for key, value in study.best_trial.params.items()}
+    return {key: _plain(value) for key, value in best_trial(study).params.items()}
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial:
+    """The complete trial with the highest val accuracy; ties go to the lowest val loss.
+
+    Optuna's own ``study.best_trial`` keeps the first of tied trials, and on a small val
+    split many trials reach the same accuracy, so the loss decides between them.
+    """
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return min(
+        complete,
+        key=lambda t: (-float(t.value or 0.0), t.user_attrs.get(USER_ATTR_VAL_LOSS, math.inf)),
+    )
 
 
 def study_report(study: optuna.Study, n_trials: int, storage: str) -> dict[str, Any]:
@@ -35,7 +49,7 @@ def study_report(study: optuna.Study, n_trials: int, storage: str) -> dict[str, 
     trials = study.get_trials(deepcopy=False)
     counts = {state.name.lower(): sum(t.state == state for t in trials) for state in TrialState}
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    best = study.best_trial if complete else None
+    best = best_trial(study) if complete else None
     return {
         "study": study.study_name,
         "storage": storage,

@@ -280,10 +280,9 @@ _MISSING = object()
 
 def _lookup(raw: Any, loc: tuple[Any, ...]) -> Any:
     for part in loc:
-        if isinstance(raw, dict) and part in raw:
-            raw = raw[part]
-        elif isinstance(raw, list) and isinstance(part, int) and part < len(raw):
-            raw = raw[part]
-        else:
+        in_dict = isinstance(raw, dict) and part in raw
+        in_list = isinstance(raw, list) and isinstance(part, int) and part < len(raw)
+        if not (in_dict or in_list):
             return _MISSING
+        raw = raw[part]
     return raw

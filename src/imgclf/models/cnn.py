@@ -26,13 +26,28 @@ def stage_channels(width: int, stage: int) -> int:
 def build_cnn(
     in_channels: int, num_classes: int, image_size: int, width: int, depth: int, dropout: float
 ) -> Classifier:
-    """Blocks of conv-BN-ReLU; max-pooling after a block while the map is still 4+ pixels,
-    so an 8x8 digit is never pooled away; global average pooling before the head."""
+    """``depth`` blocks of one conv-BN-ReLU each (see ``build_conv_stages``)."""
+    return build_conv_stages(in_channels, num_classes, image_size, width, depth, dropout, 1)
+
+
+def build_conv_stages(
+    in_channels: int,
+    num_classes: int,
+    image_size: int,
+    width: int,
+    depth: int,
+    dropout: float,
+    convs_per_stage: int,
+) -> Classifier:
+    """``depth`` stages of ``convs_per_stage`` conv-BN-ReLU layers; max-pooling after a stage
+    while the map is still 4+ pixels, so an 8x8 digit is never pooled away; global average
+    pooling before the head."""
     layers: list[nn.Module] = []
     channels, size = in_channels, image_size
     for stage in range(depth):
         out = stage_channels(width, stage)
         layers.append(conv_bn_relu(channels, out))
+        layers += [conv_bn_relu(out, out) for _ in range(convs_per_stage - 1)]
         if size >= 4:
             layers.append(nn.MaxPool2d(2))
             size //= 2

@@ -15,6 +15,7 @@ import mlflow
 from lightning.pytorch.loggers import MLFlowLogger
 
 from imgclf.atomic import atomic_path, write_csv
+from imgclf.augment import build_augmentation
 from imgclf.config import load_params
 from imgclf.data.datamodule import load_datamodule
 from imgclf.models.checkpoint import load_classifier
@@ -46,12 +47,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--history", required=True, help="where to write the per-epoch CSV")
     args = parser.parse_args(argv)
 
-    params = apply_best_params(load_params(args.params), args.best_params)
+    untuned = load_params(args.params)
+    params = apply_best_params(untuned, args.best_params)
     splits = Path(args.splits)
     data = load_datamodule(
         splits, args.classes, args.augment,
         batch_size=params.train.batch_size, num_workers=params.train.num_workers, seed=params.seed,
     )  # fmt: skip
+    if params.augment != untuned.augment:
+        # The study tuned augment.transforms.* arguments: train with the winning policy.
+        log.info("augmentation: the tuned policy from %s", args.best_params)
+        data.augment = build_augmentation(params.augment.transforms, seed=params.seed)
     inputs = [splits / "train.csv", splits / "val.csv", args.classes, args.augment]
     # Lightning suggests more workers; the images are in memory, so 0 is the fast choice.
     warnings.filterwarnings("ignore", ".*does not have many workers.*")

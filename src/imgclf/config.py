@@ -173,17 +173,20 @@ class TuneConfig(Section):
         for key in space:
             section, _, name = key.partition(".")
             fields = _TUNABLE_SECTIONS.get(section)
-            if fields is None or name not in fields:
-                raise ValueError(
-                    f"tune.space key '{key}' is not a model.*, train.* or augment.* parameter"
-                )
+            if fields is not None and name in fields:
+                continue
+            if section == "augment" and re.fullmatch(r"transforms\.[^.]+\.args\.[^.]+", name):
+                continue
+            raise ValueError(
+                f"tune.space key '{key}' is not a model.*, train.* or "
+                "augment.transforms.<name or index>.args.<argument> parameter"
+            )
         return space
 
 
 _TUNABLE_SECTIONS: dict[str, Any] = {
     "model": ModelConfig.model_fields,
     "train": TrainConfig.model_fields,
-    "augment": AugmentConfig.model_fields,
 }
 
 
@@ -244,12 +247,44 @@ def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
 
 
 def with_overrides(params: Params, overrides: dict[str, Any]) -> Params:
-    """Return ``params`` with dotted keys (``train.lr``) replaced, checked again."""
+    """Return ``params`` with dotted keys replaced, checked again.
+
+    A key is a path: ``train.lr``, or into a list by index or by the items' ``name``,
+    ``augment.transforms.Affine.args.p`` (the same as ``augment.transforms.0.args.p`` when
+    Affine is the first transform).
+    """
     raw = params.model_dump(by_alias=True)
     for key, value in overrides.items():
-        section, _, name = key.partition(".")
-        raw[section][name] = value
+        parts = key.split(".")
+        node = raw
+        for depth, part in enumerate(parts):
+            where = ".".join(parts[:depth]) or "params"
+            if not isinstance(node, dict | list):
+                raise ConfigError(f"overrides: {key}: {where} is a value, it holds no keys")
+            index = _index(node, part, f"overrides: {key}: {where}")
+            if depth == len(parts) - 1:
+                node[index] = value
+            else:
+                node = node[index]
     return parse_params(raw, source="overrides")
+
+
+def _index(node: dict | list, part: str, context: str) -> Any:
+    """``part`` as a subscript of ``node``: a dict key (new ones allowed only in a
+    transform's ``args``), or a list index or the ``name`` of one list item."""
+    if isinstance(node, dict):
+        if part in node or context.endswith(".args"):
+            return part
+        raise ConfigError(f"{context} has no key '{part}'")
+    if part.isdigit() and int(part) < len(node):
+        return int(part)
+    named = [
+        i for i, item in enumerate(node) if isinstance(item, dict) and item.get("name") == part
+    ]
+    if len(named) != 1:
+        found = f"{len(named)} items named" if named else "no item numbered or named"
+        raise ConfigError(f"{context} has {found} '{part}'; use an index from 0 to {len(node) - 1}")
+    return named[0]
 
 
 def params_hash(params: Params) -> str:

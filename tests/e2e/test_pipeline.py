@@ -103,7 +103,9 @@ def project(tmp_path: Path) -> Path:
 @pytest.mark.e2e
 def test_dvc_repro_runs_every_stage_then_is_a_noop(project: Path) -> None:
     set_params(project, SMALLEST)
-    repro_ok(project)
+    # --force: the committed outputs of the default run (augment's, say) would otherwise let
+    # DVC skip a stage, and this test wants every stage to run and log.
+    repro_ok(project, "--force")
 
     lock = yaml.safe_load((project / "dvc.lock").read_text())
     assert sorted(lock["stages"]) == sorted(STAGES)

@@ -81,6 +81,34 @@ def test_overrides_are_checked_and_change_the_hash(tmp_path: Path) -> None:
         with_overrides(params, {"train.lr": -1})
 
 
+def test_overrides_reach_a_transform_argument_by_name_or_index() -> None:
+    params = load_params(REPO / "params.yaml")
+    assert params.augment.transforms[0].name == "Affine"
+    by_name = with_overrides(params, {"augment.transforms.Affine.args.p": 0.9})
+    by_index = with_overrides(params, {"augment.transforms.0.args.p": 0.9})
+    assert by_name.augment == by_index.augment
+    assert by_name.augment.transforms[0].args["p"] == 0.9
+    assert params.augment.transforms[0].args["p"] == 0.5  # the original is untouched
+    with pytest.raises(ConfigError, match="no item numbered or named 'Blur'"):
+        with_overrides(params, {"augment.transforms.Blur.args.p": 0.9})
+    with pytest.raises(ConfigError, match="train has no key 'lrr'"):
+        with_overrides(params, {"train.lrr": 0.1})
+
+
+def test_tune_space_accepts_transform_arguments_only_in_their_place(tmp_path: Path) -> None:
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["tune"]["space"] = {
+        "augment.transforms.Affine.args.p": {"type": "float", "low": 0.1, "high": 0.9}
+    }
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert list(load_params(path).tune.space) == ["augment.transforms.Affine.args.p"]
+    raw["tune"]["space"] = {"augment.preview_samples": {"type": "int", "low": 1, "high": 4}}
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="augment.transforms.<name or index>.args.<argument>"):
+        load_params(path)
+
+
 def test_params_hash_is_stable_across_reads() -> None:
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     assert params_hash(load_params(REPO / "params.yaml")) == params_hash(

@@ -160,3 +160,38 @@ def test_trials_tied_on_accuracy_are_ranked_by_val_loss() -> None:
         )
         study.add_trial(trial)
     assert best_params(study) == {"train.lr": 0.004}
+
+
+def test_a_trial_trains_with_its_own_transform_arguments(
+    tiny_inputs: TrialInputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import imgclf.tuning.objective as objective_module
+
+    key = "augment.transforms.HorizontalFlip.args.p"
+    params = parse_params(
+        {
+            "model": {"name": "mlp", "width": 8, "depth": 1},
+            "augment": {"transforms": [{"name": "HorizontalFlip", "args": {"p": 0.5}}]},
+            "tune": {
+                "max_epochs": 1,
+                "space": {key: {"type": "categorical", "choices": [0.0, 1.0]}},
+            },
+        }
+    )
+    flip_p_seen: list[float] = []
+    real_fit = objective_module.fit
+
+    def fit_and_record(*args: object, **kwargs: object) -> object:
+        data = args[2]
+        flip_p_seen.append(data.augment.transforms[0].p)  # type: ignore[attr-defined]
+        return real_fit(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(objective_module, "fit", fit_and_record)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({key: 1.0})
+    study.enqueue_trial({key: 0.0})
+
+    study.optimize(build_objective(params, tiny_inputs, worker=0, track=False), n_trials=2)
+
+    assert flip_p_seen == [1.0, 0.0]
+    assert all(trial.state == optuna.trial.TrialState.COMPLETE for trial in study.trials)

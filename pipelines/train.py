@@ -56,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )  # fmt: skip
     if params.augment != untuned.augment:
         # The study tuned augment.transforms.* arguments: train with the winning policy.
-        log.info("augmentation: the tuned policy from %s", args.best_params)
+        tuned = [spec.model_dump() for spec in params.augment.transforms]
+        log.info("augmentation: the tuned policy from %s: %s", args.best_params, tuned)
         data.augment = build_augmentation(params.augment.transforms, seed=params.seed)
     inputs = [splits / "train.csv", splits / "val.csv", args.classes, args.augment]
     # Lightning suggests more workers; the images are in memory, so 0 is the fast choice.

@@ -106,6 +106,21 @@ def test_killed_training_resumes_from_last_checkpoint(tmp_path):
     assert (tmp_path / "killed" / "model.onnx").stat().st_size > 0
 
 
+def test_a_tuned_transform_argument_reaches_training(tmp_path):
+    stage_inputs(tmp_path)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["train"]["max_epochs"] = 1
+    params["augment"]["transforms"] = [{"name": "Affine", "args": {"rotate": [-10, 10], "p": 0.5}}]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "best_params.yaml").write_text("augment.transforms.Affine.args.p: 0.125\n")
+
+    output = finish(train_stage(tmp_path))
+
+    assert "augmentation: the tuned policy from best_params.yaml" in output
+    assert "'p': 0.125" in output
+    assert (tmp_path / "model.ckpt").is_file()
+
+
 @pytest.mark.slow
 def test_changed_params_start_fresh_instead_of_resuming(tmp_path):
     stage_inputs(tmp_path)

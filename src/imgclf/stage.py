@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -40,6 +41,16 @@ def configure_logging() -> None:
         "numexpr",
     ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Lightning advertises its cloud logger at every Trainer: once per trial in a study.
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_drop_tips)
+    # The checkpoint folder holds last.ckpt and the resume fingerprint on purpose.
+    warnings.filterwarnings("ignore", "Checkpoint directory .* exists and is not empty")
+    # Raised inside Lightning 2.6 by torch >= 2.10, nothing a user can act on.
+    warnings.filterwarnings("ignore", r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
+def _drop_tips(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("💡 Tip")
 
 
 def base_parser(stage: str, description: str) -> argparse.ArgumentParser:

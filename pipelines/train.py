@@ -22,6 +22,7 @@ from imgclf.models.checkpoint import load_classifier
 from imgclf.serving.onnx_export import export_onnx
 from imgclf.stage import base_parser, stage_main, tracked_run
 from imgclf.training.best_params import apply_best_params
+from imgclf.training.processes import launch_rank
 from imgclf.training.resume import fit_resumable
 
 log = logging.getLogger("imgclf.train")
@@ -60,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         log.info("augmentation: the tuned policy from %s: %s", args.best_params, tuned)
         data.augment = build_augmentation(params.augment.transforms, seed=params.seed)
     inputs = [splits / "train.csv", splits / "val.csv", args.classes, args.augment]
+    if launch_rank(params.train) != 0:
+        # An extra ddp process (Lightning runs this command again per process): it trains
+        # its shard of every epoch; rank 0 logs to MLflow and writes the outputs.
+        fit_resumable(params, data, Path(args.checkpoints), inputs, enable_progress_bar=False)
+        return
     # Lightning suggests more workers; the images are in memory, so 0 is the fast choice.
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
 

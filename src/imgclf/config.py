@@ -130,6 +130,17 @@ class TrainConfig(Section):
     num_workers: Annotated[int, Field(ge=0)] = 0
     num_threads: Annotated[int, Field(ge=0)] = 0  # torch intra-op threads; 0: PyTorch's default
 
+    @field_validator("strategy")
+    @classmethod
+    def _history_comes_back(cls, strategy: str) -> str:
+        if any(word in strategy for word in ("spawn", "fork", "notebook")):
+            raise ValueError(
+                f"strategy {strategy} trains in child processes whose per-epoch history never "
+                "reaches the stage; use ddp (Lightning starts each extra process by running "
+                "the same command again)"
+            )
+        return strategy
+
 
 class SearchDimension(Section):
     """One hyperparameter of the search space."""

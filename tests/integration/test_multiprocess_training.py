@@ -47,11 +47,6 @@ def test_two_ddp_processes_train_disjoint_shards_into_one_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="Lightning's ddp runs pipelines/train.py again for rank 1, and the stage opens "
-    "its own MLflow run there (see bench/GPU_RESULTS.md, Multi-process)",
-)
 def test_train_stage_on_two_ddp_processes_logs_one_mlflow_run(tmp_path):
     stage_inputs(tmp_path)
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())

@@ -121,3 +121,10 @@ def test_pixel_bounds_must_be_ordered(tmp_path: Path) -> None:
     path = write_params(tmp_path, "validate:\n  pixel_std: [100, 1]\n")
     with pytest.raises(ConfigError, match=r"validate\.pixel_std.*low <= high"):
         load_params(path)
+
+
+def test_a_strategy_that_keeps_the_history_in_child_processes_is_refused(tmp_path: Path) -> None:
+    path = write_params(tmp_path, "train:\n  strategy: ddp_spawn\n")
+    with pytest.raises(ConfigError, match="train.strategy = 'ddp_spawn': .* use ddp"):
+        load_params(path)
+    assert load_params(write_params(tmp_path, "train:\n  strategy: ddp\n")).train.strategy == "ddp"

@@ -222,3 +222,29 @@ def test_timm_model_trains_and_reloads_from_its_checkpoint(tmp_path):
     images = next(iter(data.val_dataloader()))[0]
     result.module.eval()
     assert torch.allclose(loaded.net(images), result.module(images))
+
+
+def test_launch_rank_reads_what_the_launchers_set(monkeypatch):
+    from imgclf.training.processes import launch_rank
+
+    for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    two_per_node = TrainConfig(devices=2)
+    assert launch_rank(two_per_node) == 0
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert launch_rank(two_per_node) == 1
+    monkeypatch.setenv("NODE_RANK", "1")
+    assert launch_rank(two_per_node) == 3
+    monkeypatch.setenv("RANK", "5")
+    assert launch_rank(two_per_node) == 5
+
+
+def test_a_trial_trains_on_one_device_whatever_the_train_stage_uses():
+    from imgclf.training.processes import one_device_per_trial
+
+    single = TrainConfig()
+    assert one_device_per_trial(single, worker=3) is single
+    ddp = TrainConfig(accelerator="cpu", devices=2, strategy="ddp", num_nodes=2)
+    confined = one_device_per_trial(ddp, worker=1)
+    assert (confined.devices, confined.strategy, confined.num_nodes) == (1, "auto", 1)
+    assert (confined.lr, confined.batch_size) == (ddp.lr, ddp.batch_size)

@@ -86,3 +86,31 @@ def _write_augment(root: Path) -> str:
     path = root / "augment.json"
     save_augmentation(build_augmentation([], seed=0), path)
     return str(path)
+
+
+@pytest.mark.slow
+def test_a_study_under_ddp_train_settings_logs_one_run_per_trial(
+    tmp_path: Path,
+    tiny_inputs: object,  # noqa: F811  (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """train.devices: 2 with ddp is for the train stage; each trial trains on one device,
+    so no second process asks Optuna for a trial of its own."""
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    args = stage_args(tmp_path, tiny_inputs)
+    args[args.index("--augment") + 1] = _write_augment(tmp_path)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["train"].update(accelerator="cpu", devices=2, strategy="ddp")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+
+    assert main(args) == 0
+
+    report = json.loads((tmp_path / "tune.json").read_text())
+    assert report["counts"]["complete"] + report["counts"]["pruned"] == 2
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = mlflow.search_runs(search_all_experiments=True)
+    trial_runs = runs[runs["tags.mlflow.runName"].str.startswith("trial-")]
+    assert len(trial_runs) == 2

@@ -23,6 +23,7 @@ from imgclf.errors import StaleArtifactError
 from imgclf.models.checkpoint import read_checkpoint
 from imgclf.tracking import file_sha256
 from imgclf.training.fit import FitResult, fit
+from imgclf.training.processes import launch_rank
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,10 @@ def fit_resumable(
         except StaleArtifactError as exc:
             log.warning("cannot resume (%s): starting fresh", exc)
             resume = None
-    if resume is None:
+    # Under ddp every process runs this; only rank 0 empties the folder and marks it done
+    # (the others find the same last.ckpt, or none once rank 0 has started fresh).
+    leader = launch_rank(params.train) == 0
+    if resume is None and leader:
         start_fresh(checkpoint_dir, fingerprint)
     result = fit(
         params.model,
@@ -112,5 +116,6 @@ def fit_resumable(
         enable_progress_bar=enable_progress_bar,
         resume_from=resume,
     )
-    mark_complete(checkpoint_dir, fingerprint)
+    if leader:
+        mark_complete(checkpoint_dir, fingerprint)
     return result

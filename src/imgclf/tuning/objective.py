@@ -25,6 +25,7 @@ from imgclf.data.schema import FOLD_COLUMNS, read_classes, read_table
 from imgclf.errors import ConfigError
 from imgclf.tracking import file_sha256
 from imgclf.training.fit import fit
+from imgclf.training.processes import one_device_per_trial
 from imgclf.tuning.space import suggest
 from imgclf.tuning.study import Objective
 from imgclf.tuning.trial_runs import log_epoch_history, trial_run
@@ -64,6 +65,13 @@ def build_objective(
         torch.set_num_threads(threads)
     folds = _fold_data(params, inputs) if params.tune.folds else [_split_data(params, inputs)]
     tunes_augment = any(key.startswith("augment.") for key in params.tune.space)
+    confined = one_device_per_trial(params.train, worker)
+    if confined is not params.train:
+        log.info(
+            "worker %d: each trial trains on devices=%s (train.devices = %s is for the "
+            "train stage; --workers runs trials side by side)",
+            worker, confined.devices, params.train.devices,
+        )  # fmt: skip
 
     def objective(trial: optuna.Trial) -> float:
         values = suggest(trial, params.tune.space)
@@ -84,7 +92,7 @@ def build_objective(
                 )
                 result = fit(
                     trial_params.model,
-                    trial_params.train,
+                    one_device_per_trial(trial_params.train, worker),
                     data,
                     seed=params.seed,
                     max_epochs=params.tune.max_epochs,

@@ -248,3 +248,22 @@ def test_a_trial_trains_on_one_device_whatever_the_train_stage_uses():
     confined = one_device_per_trial(ddp, worker=1)
     assert (confined.devices, confined.strategy, confined.num_nodes) == (1, "auto", 1)
     assert (confined.lr, confined.batch_size) == (ddp.lr, ddp.batch_size)
+
+
+def test_study_workers_spread_over_the_visible_gpus(monkeypatch):
+    from imgclf.training.processes import one_device_per_trial
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    gpu = TrainConfig(accelerator="gpu", devices=1)
+    assert [one_device_per_trial(gpu, worker).devices for worker in range(6)] == [
+        [0], [1], [2], [3], [0], [1]
+    ]  # fmt: skip
+    assert one_device_per_trial(TrainConfig(accelerator="cpu"), worker=2).devices == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_asking_for_a_gpu_without_one_is_one_line_naming_the_keys(tmp_path):
+    from imgclf.training.trainer import build_trainer
+
+    with pytest.raises(ConfigError, match=r"train.accelerator = gpu, devices = 1, .* gpu"):
+        build_trainer(TrainConfig(accelerator="gpu"), seed=0, checkpoint_dir=tmp_path)

@@ -33,8 +33,11 @@ def one_device_per_trial(train: TrainConfig, worker: int) -> TrainConfig:
     of its own. Studies spread over devices instead: worker ``k`` of ``--workers`` takes
     GPU ``k`` (modulo the count), so a 4-GPU machine runs four trials at once.
     """
-    if train.devices in (1, "1") and train.num_nodes == 1:
-        return train
     gpus = torch.cuda.device_count() if train.accelerator in ("gpu", "cuda", "auto") else 0
-    devices: int | list[int] = [worker % gpus] if gpus else 1
+    if gpus > 1:
+        devices: int | list[int] = [worker % gpus]
+    elif train.devices in (1, "1") and train.num_nodes == 1:
+        return train
+    else:
+        devices = 1
     return train.model_copy(update={"devices": devices, "strategy": "auto", "num_nodes": 1})

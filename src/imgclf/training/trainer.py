@@ -8,8 +8,10 @@ from pathlib import Path
 import lightning.pytorch as L
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from imgclf.config import TrainConfig
+from imgclf.errors import ConfigError
 from imgclf.training.callbacks import EpochHistory, EpochSeed
 
 BEST_NAME = "best"  # best.ckpt beside Lightning's last.ckpt
@@ -51,25 +53,31 @@ def build_trainer(
     early_stopping = EarlyStopping(
         monitor=cfg.monitor, mode=monitor_mode(cfg.monitor), patience=cfg.patience
     )
-    trainer = L.Trainer(
-        max_epochs=max_epochs or cfg.max_epochs,
-        accelerator=cfg.accelerator,
-        devices=cfg.devices,
-        strategy=cfg.strategy,
-        num_nodes=cfg.num_nodes,
-        precision=cfg.precision,
-        gradient_clip_val=cfg.gradient_clip_val,
-        # CPU kernels are deterministic; on GPUs some have no deterministic version, so warn.
-        deterministic=True if cfg.accelerator == "cpu" else "warn",
-        callbacks=[EpochSeed(seed), history, early_stopping, *(callbacks or []), checkpointing],
-        logger=logger,
-        enable_progress_bar=enable_progress_bar,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        # The data module's sampler is seeded per epoch and shards itself under DDP;
-        # Lightning's replacement would freeze its per-epoch augmentation seeds.
-        use_distributed_sampler=False,
-        log_every_n_steps=1,
-        default_root_dir=checkpoint_dir,
-    )
+    try:
+        trainer = L.Trainer(
+            max_epochs=max_epochs or cfg.max_epochs,
+            accelerator=cfg.accelerator,
+            devices=cfg.devices,
+            strategy=cfg.strategy,
+            num_nodes=cfg.num_nodes,
+            precision=cfg.precision,
+            gradient_clip_val=cfg.gradient_clip_val,
+            # CPU kernels are deterministic; on GPUs some have no deterministic version, so warn.
+            deterministic=True if cfg.accelerator == "cpu" else "warn",
+            callbacks=[EpochSeed(seed), history, early_stopping, *(callbacks or []), checkpointing],
+            logger=logger,
+            enable_progress_bar=enable_progress_bar,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            # The data module's sampler is seeded per epoch and shards itself under DDP;
+            # Lightning's replacement would freeze its per-epoch augmentation seeds.
+            use_distributed_sampler=False,
+            log_every_n_steps=1,
+            default_root_dir=checkpoint_dir,
+        )
+    except MisconfigurationException as exc:  # accelerator: gpu on a machine without one, ...
+        raise ConfigError(
+            f"params.yaml: train.accelerator = {cfg.accelerator}, devices = {cfg.devices}, "
+            f"strategy = {cfg.strategy}: Lightning cannot use them here: {exc}"
+        ) from None
     return trainer, checkpointing, history

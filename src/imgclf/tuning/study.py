@@ -276,7 +276,8 @@ def _child_worker(
     plan: StudyPlan, make_objective: ObjectiveFactory, session: WorkerSession | None, index: int
 ) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    log.info("tune worker %d (pid %d) joins study %s", index, os.getpid(), plan.study_name)
     with session(index) if session is not None else contextlib.nullcontext():
+        # Inside the session: it configures logging in this freshly spawned process.
+        log.info("tune worker %d (pid %d) joins study %s", index, os.getpid(), plan.study_name)
         study = open_study(plan, worker=index)
         run_worker(study, make_objective(index), plan)

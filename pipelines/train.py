@@ -7,7 +7,6 @@ import logging
 import os
 import shutil
 import sys
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,8 +65,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         # its shard of every epoch; rank 0 logs to MLflow and writes the outputs.
         fit_resumable(params, data, Path(args.checkpoints), inputs, enable_progress_bar=False)
         return
-    # Lightning suggests more workers; the images are in memory, so 0 is the fast choice.
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")
 
     with tracked_run("train", params) as run:
         logger = MLFlowLogger(

@@ -266,25 +266,23 @@ def with_overrides(params: Params, overrides: dict[str, Any]) -> Params:
     """
     raw = params.model_dump(by_alias=True)
     for key, value in overrides.items():
-        parts = key.split(".")
+        *path, last = key.split(".")
         node = raw
-        for depth, part in enumerate(parts):
-            where = ".".join(parts[:depth]) or "params"
-            if not isinstance(node, dict | list):
-                raise ConfigError(f"overrides: {key}: {where} is a value, it holds no keys")
-            index = _index(node, part, f"overrides: {key}: {where}")
-            if depth == len(parts) - 1:
-                node[index] = value
-            else:
-                node = node[index]
+        for depth, part in enumerate(path):
+            node = node[_index(node, part, key, path[:depth])]
+        node[_index(node, last, key, path)] = value
     return parse_params(raw, source="overrides")
 
 
-def _index(node: dict | list, part: str, context: str) -> Any:
-    """``part`` as a subscript of ``node``: a dict key (new ones allowed only in a
-    transform's ``args``), or a list index or the ``name`` of one list item."""
+def _index(node: Any, part: str, key: str, above: list[str]) -> Any:
+    """``part`` as a subscript of ``node`` (reached by the parts ``above`` of ``key``): a
+    dict key (new ones allowed only in a transform's ``args``), or a list index or the
+    ``name`` of one list item."""
+    context = f"overrides: {key}: {'.'.join(above) or 'params'}"
+    if not isinstance(node, dict | list):
+        raise ConfigError(f"{context} is a value, it holds no keys")
     if isinstance(node, dict):
-        if part in node or context.endswith(".args"):
+        if part in node or above[-1:] == ["args"]:
             return part
         raise ConfigError(f"{context} has no key '{part}'")
     if part.isdigit() and int(part) < len(node):

@@ -43,6 +43,8 @@ def configure_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Lightning advertises its cloud logger at every Trainer: once per trial in a study.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_drop_tips)
+    # Images are decoded into memory once: loader worker processes would only add start-up.
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
     # The checkpoint folder holds last.ckpt and the resume fingerprint on purpose.
     warnings.filterwarnings("ignore", "Checkpoint directory .* exists and is not empty")
     # Raised inside Lightning 2.6 by torch >= 2.10, nothing a user can act on.

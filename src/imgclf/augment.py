@@ -17,13 +17,13 @@ import numpy as np
 
 from imgclf.atomic import atomic_path
 from imgclf.config import TransformSpec
-from imgclf.errors import ConfigError, StaleArtifactError
+from imgclf.errors import ParamError, StaleArtifactError
 
 
 def build_augmentation(transforms: Sequence[TransformSpec], seed: int) -> A.Compose:
     """An ``A.Compose`` of the named transforms, seeded with ``seed``.
 
-    An unknown name or a bad argument is a :class:`ConfigError` naming
+    An unknown name or a bad argument is a :class:`ParamError` naming
     ``augment.transforms[i]``.
     """
     built = []
@@ -37,15 +37,13 @@ def build_augmentation(transforms: Sequence[TransformSpec], seed: int) -> A.Comp
             hint = (
                 f"did you mean {close[0]}?" if close else "see albumentations' list of transforms"
             )
-            raise ConfigError(
-                f"params.yaml: {key}.name = {spec.name!r}: not an albumentations transform; {hint}"
-            )
+            raise ParamError(f"{key}.name = {spec.name!r}: not an albumentations transform; {hint}")
         try:
             built.append(transform_class(**spec.args))
         except (TypeError, ValueError) as exc:
             reason = " ".join(str(exc).split())
-            raise ConfigError(
-                f"params.yaml: {key}.args = {spec.args!r}: rejected by {spec.name}: {reason}"
+            raise ParamError(
+                f"{key}.args = {spec.args!r}: rejected by {spec.name}: {reason}"
             ) from None
     return A.Compose(built, seed=seed)
 

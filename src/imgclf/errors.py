@@ -4,6 +4,8 @@ Stages catch :class:`UserError` at the top, print its message on one line and ex
 non-zero; anything else is a bug and may show a traceback.
 """
 
+from __future__ import annotations
+
 
 class UserError(Exception):
     """A mistake in the user's input: params, data, paths or command-line arguments.
@@ -13,7 +15,24 @@ class UserError(Exception):
 
 
 class ConfigError(UserError):
-    """A key or value in params.yaml is unknown, of the wrong type or out of range."""
+    """A key or value in the params file is unknown, of the wrong type or out of range."""
+
+
+class ParamError(ConfigError):
+    """A params value that library code rejects (``model.name = 'x': ...``).
+
+    Library code knows the key, not which file it came from: the message names
+    ``params.yaml`` until the stage, which read ``--params``, names the file it actually
+    used with :meth:`in_file`.
+    """
+
+    def __init__(self, detail: str, params_file: str = "params.yaml") -> None:
+        super().__init__(f"{params_file}: {detail}")
+        self.detail = detail
+
+    def in_file(self, params_file: str) -> ParamError:
+        """The same error, naming ``params_file``."""
+        return ParamError(self.detail, params_file)
 
 
 class DataError(UserError):

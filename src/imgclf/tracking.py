@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
+
+from imgclf.fingerprint import file_sha256
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
@@ -48,15 +49,6 @@ def git_commit(cwd: str | Path = ".") -> str:
     except (OSError, subprocess.CalledProcessError):
         return "uncommitted"
     return out.stdout.strip()
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (used for the manifest hash and weight files)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def stage_tags(stage: str, params_hash: str, manifest: str | Path | None) -> dict[str, str]:

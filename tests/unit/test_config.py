@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from imgclf.config import load_params, params_hash, with_overrides
+from imgclf.config import load_params, with_overrides
 from imgclf.errors import ConfigError
+from imgclf.fingerprint import params_hash
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from torch import nn
 
-from imgclf.errors import ConfigError
+from imgclf.errors import ParamError
 from imgclf.models.cnn import build_cnn
 from imgclf.models.mlp import build_mlp
 from imgclf.models.resnet import build_resnet
@@ -26,6 +27,17 @@ BUILT_IN: dict[str, Builder] = {
 TIMM_PREFIX = "timm:"
 
 
+def check_architecture(name: str) -> None:
+    """Raise :class:`ParamError` unless ``name`` is a built-in network or ``timm:<name>``.
+
+    Whether timm has that architecture is checked when the network is built.
+    """
+    if name in BUILT_IN or re.fullmatch(rf"{TIMM_PREFIX}[\w.\-]+", name):
+        return
+    known = ", ".join([*BUILT_IN, f"{TIMM_PREFIX}<architecture>"])
+    raise ParamError(f"model.name = {name!r}: expected one of {known}")
+
+
 def build_network(spec: ModelSpec) -> nn.Module:
     """A freshly initialised network for ``spec``: (N, C, H, W) float in, logits out.
 
@@ -39,10 +51,7 @@ def build_network(spec: ModelSpec) -> nn.Module:
             spec.image_size,
             spec.dropout,
         )
-    builder = BUILT_IN.get(spec.arch)
-    if builder is None:
-        known = ", ".join([*BUILT_IN, "timm:<name>"])
-        raise ConfigError(f"params.yaml: model.name = {spec.arch!r}: expected one of {known}")
-    return builder(
+    check_architecture(spec.arch)
+    return BUILT_IN[spec.arch](
         spec.in_channels, spec.num_classes, spec.image_size, spec.width, spec.depth, spec.dropout
     )

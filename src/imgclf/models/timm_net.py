@@ -1,6 +1,6 @@
 """``timm:<name>``: any timm architecture, randomly initialised, sized to the data.
 
-No pretrained weights are downloaded (pipelines run offline); transfer learning goes
+No pretrained weights are downloaded (the stages run offline); transfer learning goes
 through ``model.init_from`` with a local checkpoint or an MLflow model URI instead.
 """
 
@@ -12,7 +12,7 @@ import timm
 import torch
 from torch import nn
 
-from imgclf.errors import ConfigError
+from imgclf.errors import ParamError
 
 
 class TimmClassifier(nn.Module):
@@ -38,9 +38,8 @@ def build_timm(
 ) -> TimmClassifier:
     """``timm.create_model(name, pretrained=False)`` sized to the data's channels and classes."""
     if name not in timm.list_models():
-        raise ConfigError(
-            f"params.yaml: model.name = 'timm:{name}': timm has no such architecture; "
-            "see timm.list_models()"
+        raise ParamError(
+            f"model.name = 'timm:{name}': timm has no such architecture; see timm.list_models()"
         )
     kwargs: dict[str, Any] = {
         "pretrained": False,

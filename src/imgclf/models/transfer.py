@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from imgclf.errors import ConfigError
+from imgclf.errors import ParamError
 from imgclf.models.checkpoint import network_state, read_checkpoint
 
 log = logging.getLogger(__name__)
@@ -27,8 +27,8 @@ def load_pretrained(network: nn.Module, source: str) -> list[str]:
     if Path(source).is_file():
         return _copy_matching(network, _read_weights(Path(source)), source)
     if "/" not in source:
-        raise ConfigError(
-            f"params.yaml: model.init_from = {source!r}: no such file and not an MLflow URI "
+        raise ParamError(
+            f"model.init_from = {source!r}: no such file and not an MLflow URI "
             "(models:/<name>@<alias> or runs:/<run id>/<path>)"
         )
     import mlflow
@@ -37,14 +37,12 @@ def load_pretrained(network: nn.Module, source: str) -> list[str]:
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=folder))
         except Exception as exc:  # MLflow raises many types; all mean "cannot fetch it"
-            raise ConfigError(f"params.yaml: model.init_from = {source!r}: {exc}") from None
+            raise ParamError(f"model.init_from = {source!r}: {exc}") from None
         found = (
             [local] if local.is_file() else [*local.rglob("*.ckpt"), *local.rglob("*.safetensors")]
         )
         if not found:
-            raise ConfigError(
-                f"params.yaml: model.init_from = {source!r}: holds no .ckpt or .safetensors file"
-            )
+            raise ParamError(f"model.init_from = {source!r}: holds no .ckpt or .safetensors file")
         return _copy_matching(network, _read_weights(found[0]), source)
 
 
@@ -63,8 +61,8 @@ def _copy_matching(network: nn.Module, state: dict[str, torch.Tensor], source: s
     head = {id(p) for p in _head(network).parameters()}
     head_names = {name for name, p in network.named_parameters() if id(p) in head}
     if not set(usable) - head_names:
-        raise ConfigError(
-            f"params.yaml: model.init_from = {source!r}: no layer matches model.name; "
+        raise ParamError(
+            f"model.init_from = {source!r}: no layer matches model.name; "
             "it was trained with another architecture"
         )
     network.load_state_dict(usable, strict=False)

@@ -7,7 +7,6 @@ belongs to did not finish. Anything else starts fresh in an emptied folder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Iterable
@@ -20,8 +19,8 @@ from imgclf.atomic import remove_outputs, write_json
 from imgclf.config import Params
 from imgclf.data.datamodule import ImageDataModule
 from imgclf.errors import StaleArtifactError
+from imgclf.fingerprint import content_hash
 from imgclf.models.checkpoint import read_checkpoint
-from imgclf.tracking import file_sha256
 from imgclf.training.fit import FitResult, fit
 from imgclf.training.processes import launch_rank
 
@@ -33,10 +32,7 @@ FINGERPRINT_NAME = "fingerprint.json"
 
 def run_fingerprint(settings: dict[str, Any], inputs: Iterable[str | Path]) -> str:
     """A hash of ``settings`` (JSON-able) and the bytes of every file in ``inputs``."""
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
-    for path in sorted(map(str, inputs)):
-        digest.update(f"{path}={file_sha256(path)}".encode())
-    return digest.hexdigest()[:20]
+    return content_hash(settings, sorted(map(str, inputs)), length=20)
 
 
 def resumable_checkpoint(checkpoint_dir: Path, fingerprint: str) -> Path | None:

@@ -11,7 +11,7 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from imgclf.config import TrainConfig
-from imgclf.errors import ConfigError
+from imgclf.errors import ParamError
 from imgclf.training.callbacks import EpochHistory, EpochSeed
 
 BEST_NAME = "best"  # best.ckpt beside Lightning's last.ckpt
@@ -76,8 +76,8 @@ def build_trainer(
             default_root_dir=checkpoint_dir,
         )
     except MisconfigurationException as exc:  # accelerator: gpu on a machine without one, ...
-        raise ConfigError(
-            f"params.yaml: train.accelerator = {cfg.accelerator}, devices = {cfg.devices}, "
+        raise ParamError(
+            f"train.accelerator = {cfg.accelerator}, devices = {cfg.devices}, "
             f"strategy = {cfg.strategy}: Lightning cannot use them here: {exc}"
         ) from None
     return trainer, checkpointing, history

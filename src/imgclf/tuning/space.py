@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 
 from imgclf.config import Params, SearchDimension, with_overrides
-from imgclf.errors import ConfigError, UserError
+from imgclf.errors import ParamError, UserError
 
 GRID_LIMIT = 10_000
 
@@ -22,31 +22,29 @@ GridValue = str | int | float | bool | None
 
 
 def check_space(space: Mapping[str, SearchDimension], params: Params) -> None:
-    """Raise :class:`ConfigError` (one line naming ``tune.space.<key>``) for a dimension
+    """Raise :class:`ParamError` (one line naming ``tune.space.<key>``) for a dimension
     Optuna would refuse or whose values the params would reject."""
     for key, dim in space.items():
-        where = f"params.yaml: tune.space.{key}"
+        where = f"tune.space.{key}"
         if dim.type != "categorical":
             if dim.log and dim.low is not None and dim.low <= 0:
-                raise ConfigError(f"{where}: log: true needs low > 0, got low = {dim.low:g}")
+                raise ParamError(f"{where}: log: true needs low > 0, got low = {dim.low:g}")
             if dim.step is not None and dim.step <= 0:
-                raise ConfigError(f"{where}: step must be > 0, got {dim.step:g}")
+                raise ParamError(f"{where}: step must be > 0, got {dim.step:g}")
             if dim.log and dim.step is not None and not (dim.type == "int" and dim.step == 1):
-                raise ConfigError(
+                raise ParamError(
                     f"{where}: log and step cannot be combined (Optuna samples one or the other)"
                 )
             if dim.type == "int" and not all(
                 _is_integral(v) for v in (dim.low, dim.high, dim.step)
             ):
-                raise ConfigError(
-                    f"{where}: an int dimension needs whole-number low, high and step"
-                )
+                raise ParamError(f"{where}: an int dimension needs whole-number low, high and step")
         for value in _boundary_values(dim):
             try:
                 with_overrides(params, {key: value})
             except UserError as exc:
                 reason = str(exc).split(": ", 2)[-1]
-                raise ConfigError(
+                raise ParamError(
                     f"{where}: value {value!r} is not a valid {key}: {reason}"
                 ) from None
 
@@ -73,18 +71,18 @@ def grid_values(space: Mapping[str, SearchDimension]) -> dict[str, list[GridValu
     """Every value of every dimension, for Optuna's GridSampler.
 
     Categorical: its choices; int: low..high by step; float: needs a ``step`` (a continuous
-    range has no grid). Raises :class:`ConfigError` when a dimension has no finite grid or the
+    range has no grid). Raises :class:`ParamError` when a dimension has no finite grid or the
     grid would exceed ``GRID_LIMIT`` points.
     """
     grid: dict[str, list[GridValue]] = {}
     for key, dim in space.items():
-        where = f"params.yaml: tune.space.{key}"
+        where = f"tune.space.{key}"
         if dim.type == "categorical":
             grid[key] = list(dim.choices or [])
         elif dim.type == "int":
             grid[key] = list(range(int(dim.low or 0), int(dim.high or 0) + 1, int(dim.step or 1)))
         elif dim.step is None:
-            raise ConfigError(
+            raise ParamError(
                 f"{where}: tune.sampler grid needs a 'step' for a float dimension "
                 "(or make it categorical with the values to try)"
             )
@@ -95,8 +93,8 @@ def grid_values(space: Mapping[str, SearchDimension]) -> dict[str, list[GridValu
             grid[key] = [round(low + i * step, 12) for i in range(count)]
     size = grid_size(grid)
     if size > GRID_LIMIT:
-        raise ConfigError(
-            f"params.yaml: tune.space: the grid has {size} points (more than {GRID_LIMIT}); "
+        raise ParamError(
+            f"tune.space: the grid has {size} points (more than {GRID_LIMIT}); "
             "use larger steps, fewer choices or tune.sampler tpe"
         )
     return grid

@@ -17,11 +17,12 @@ import optuna
 import pandas as pd
 from lightning.pytorch.utilities import rank_zero_only
 
+from imgclf.tracking import TAG_GIT_COMMIT
+
 TAG_TRIAL = "imgclf.trial"
 TAG_TRIAL_STATE = "imgclf.trial_state"
 TAG_STUDY = "imgclf.study"
 TAG_STORAGE = "imgclf.optuna_storage"
-TAG_GIT_COMMIT = "mlflow.source.git.commit"
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc")
 
 

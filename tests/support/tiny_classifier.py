@@ -19,7 +19,8 @@ from imgclf.data.images import encode_png
 from imgclf.models import build_network
 from imgclf.models.checkpoint import NETWORK_PREFIX
 from imgclf.models.spec import ModelSpec
-from imgclf.serving.image_classifier import ImageClassifier, ImageSettings
+from imgclf.serving.classifier import InferenceClassifier
+from imgclf.serving.image_inputs import ImageSettings
 from imgclf.serving.onnx_export import export_onnx
 
 CLASSES = ("dark", "mid", "bright")
@@ -32,11 +33,11 @@ def tiny_spec(image_size: int = 8, channels: int = 1) -> ModelSpec:
     )  # fmt: skip
 
 
-def tiny_classifier(seed: int = 0) -> ImageClassifier:
+def tiny_classifier(seed: int = 0) -> InferenceClassifier:
     torch.manual_seed(seed)
     spec = tiny_spec()
     net = build_network(spec).eval()
-    return ImageClassifier(net, spec, ImageSettings.for_spec(spec))
+    return InferenceClassifier(net, spec, ImageSettings.for_spec(spec))
 
 
 def class_image(label: int, rng: np.random.Generator, size: int = 8) -> np.ndarray:
@@ -45,7 +46,7 @@ def class_image(label: int, rng: np.random.Generator, size: int = 8) -> np.ndarr
     return np.clip(base + rng.integers(-20, 21, size=(size, size)), 0, 255).astype(np.uint8)
 
 
-def write_checkpoint(classifier: ImageClassifier, path: Path) -> Path:
+def write_checkpoint(classifier: InferenceClassifier, path: Path) -> Path:
     state = {NETWORK_PREFIX + key: value for key, value in classifier.net.state_dict().items()}
     torch.save({"state_dict": state, "hyper_parameters": {"spec": classifier.spec.to_dict()}}, path)
     return path

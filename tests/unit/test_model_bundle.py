@@ -9,7 +9,7 @@ import pytest
 
 from imgclf.data.images import BadImageError, encode_png
 from imgclf.errors import StaleArtifactError
-from imgclf.serving.image_classifier import CONFIG_FILE, WEIGHTS_FILE, load_bundle, save_bundle
+from imgclf.serving.bundle import CONFIG_FILE, WEIGHTS_FILE, load_bundle, save_bundle
 from tests.support.tiny_classifier import class_image, tiny_classifier
 
 

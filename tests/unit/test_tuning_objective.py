@@ -19,7 +19,7 @@ from imgclf.errors import UserError
 from imgclf.tuning.objective import TrialInputs, build_objective
 from imgclf.tuning.plots import PLOTS, save_plots
 from imgclf.tuning.pruners import build_pruner
-from imgclf.tuning.report import best_params, write_outputs
+from imgclf.tuning.report import best_params, write_study_outputs
 
 CLASSES = ["dark", "mid", "bright"]
 
@@ -90,7 +90,7 @@ def test_trial_is_scored_on_validation_accuracy_and_best_params_are_dotted_keys(
     objective = build_objective(tiny_params(pruner="none"), tiny_inputs, worker=0, track=False)
 
     study.optimize(objective, n_trials=1)
-    report = write_outputs(
+    report = write_study_outputs(
         study,
         n_trials=1,
         storage="memory",
@@ -195,3 +195,36 @@ def test_a_trial_trains_with_its_own_transform_arguments(
 
     assert flip_p_seen == [1.0, 0.0]
     assert all(trial.state == optuna.trial.TrialState.COMPLETE for trial in study.trials)
+
+
+def test_every_fit_gets_its_own_data_module_with_its_own_batch_size(
+    tiny_inputs: TrialInputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import imgclf.tuning.objective as objective_module
+
+    params = parse_params(
+        {
+            "model": {"name": "mlp", "width": 8, "depth": 1},
+            "tune": {
+                "max_epochs": 1,
+                "space": {"train.batch_size": {"type": "categorical", "choices": [4, 8]}},
+            },
+        }
+    )
+    modules: list[object] = []
+    real_fit = objective_module.fit
+
+    def fit_and_record(*args: object, **kwargs: object) -> object:
+        modules.append(args[2])
+        return real_fit(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(objective_module, "fit", fit_and_record)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"train.batch_size": 4})
+    study.enqueue_trial({"train.batch_size": 8})
+
+    study.optimize(build_objective(params, tiny_inputs, worker=0, track=False), n_trials=2)
+
+    assert [module.batch_size for module in modules] == [4, 8]  # type: ignore[attr-defined]
+    assert modules[0] is not modules[1]
+    assert modules[0].train_images is modules[1].train_images, "decoded once"  # type: ignore[attr-defined]

@@ -23,8 +23,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from imgclf.augment import load_augmentation
-from imgclf.data.images import read_image
 from imgclf.data.schema import read_classes, read_split
+from imgclf.data.split_images import LabelledImages, load_split_images
 from imgclf.errors import DataError
 from imgclf.models.spec import normalize
 
@@ -95,7 +95,9 @@ class EpochShuffleSampler(Sampler[SampleKey]):
 
 
 class ImageDataModule(L.LightningDataModule):
-    """train/val(/test) frames of ``path,label`` rows, decoded eagerly into memory.
+    """train/val(/test) frames of ``path,label`` rows, decoded eagerly into memory, or
+    splits already decoded (:class:`LabelledImages`, shared read-only between the fits of a
+    study: each fit builds its own module with its own batch size and augmentation).
 
     After construction: ``classes``, ``channels``, ``image_size``, and the train split's
     per-channel ``mean``/``std`` (pixels scaled to 0..1).
@@ -103,26 +105,26 @@ class ImageDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        train: pd.DataFrame,
-        val: pd.DataFrame,
+        train: pd.DataFrame | LabelledImages,
+        val: pd.DataFrame | LabelledImages,
         classes: list[str],
         *,
         augment: A.Compose | None,
         batch_size: int,
         num_workers: int = 0,
         seed: int = 0,
-        test: pd.DataFrame | None = None,
+        test: pd.DataFrame | LabelledImages | None = None,
     ) -> None:
         super().__init__()
         self.classes = list(classes)
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.augment = augment
-        self.train_images, self.train_labels = load_images(train, self.classes, "train")
-        self.val_images, self.val_labels = load_images(val, self.classes, "val")
+        self.train_images, self.train_labels = _decoded(train, self.classes, "train")
+        self.val_images, self.val_labels = _decoded(val, self.classes, "val")
         self.test_images: np.ndarray | None = None
         self.test_labels: np.ndarray | None = None
         if test is not None:
-            self.test_images, self.test_labels = load_images(test, self.classes, "test")
+            self.test_images, self.test_labels = _decoded(test, self.classes, "test")
         shape = self.train_images.shape[1:]
         for name, images in (("val", self.val_images), ("test", self.test_images)):
             if images is not None and images.shape[1:] != shape:
@@ -169,26 +171,12 @@ class ImageDataModule(L.LightningDataModule):
         )
 
 
-def load_images(
-    frame: pd.DataFrame, classes: list[str], split: str
+def _decoded(
+    split: pd.DataFrame | LabelledImages, classes: list[str], name: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Decode every ``path`` of a split into one uint8 array; labels as class indices."""
-    if frame.empty:
-        raise DataError(f"the {split} split is empty; check split.* ratios and the data")
-    index = {name: i for i, name in enumerate(classes)}
-    unknown = sorted(set(frame["label"].astype(str)) - set(index))
-    if unknown:
-        raise DataError(
-            f"{split} split has labels {unknown} not in classes.json; run `dvc repro split`"
-        )
-    labels = np.array([index[str(label)] for label in frame["label"]], dtype=np.int64)
-    arrays = [read_image(path) for path in frame["path"]]
-    shapes = {array.shape for array in arrays}
-    if len(shapes) != 1:
-        raise DataError(
-            f"{split} split mixes image shapes {sorted(shapes)}; run `dvc repro ingest`"
-        )
-    return np.stack(arrays), labels
+    if not isinstance(split, LabelledImages):
+        split = load_split_images(split, classes, name)
+    return split.images, split.labels
 
 
 def channel_statistics(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:

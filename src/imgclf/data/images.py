@@ -25,7 +25,25 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgclf.errors import DataError
 
-ALLOWED_FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "GIF", "TIFF")
+# The one list of image formats: those a file's content may have (recognised by content,
+# never by name), each with the file suffixes it goes by.
+ALLOWED_FORMATS: dict[str, tuple[str, ...]] = {
+    "PNG": (".png",),
+    "JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"),
+    "BMP": (".bmp", ".dib"),
+    "WEBP": (".webp",),
+    "GIF": (".gif",),
+    "TIFF": (".tif", ".tiff"),
+}
+ALLOWED_SUFFIXES = frozenset(suffix for names in ALLOWED_FORMATS.values() for suffix in names)
+# Image formats that are refused: a file named like one is a bad image, not an ignored file.
+REFUSED_SUFFIXES = frozenset(
+    {
+        *(".eps", ".epsf", ".ps", ".svg", ".ico", ".ppm", ".pgm", ".pbm", ".pnm"),
+        *(".heic", ".heif", ".avif", ".jp2", ".psd", ".tga", ".pcx"),
+    }
+)
+IMAGE_SUFFIXES = ALLOWED_SUFFIXES | REFUSED_SUFFIXES
 Resize = Literal["stretch", "pad", "crop"]
 
 # 16-bit and wider integer modes: scaled to 8 bits by their full range, never clipped.

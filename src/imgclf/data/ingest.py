@@ -19,6 +19,7 @@ import pandas as pd
 
 from imgclf.config import DataConfig
 from imgclf.data.images import (
+    IMAGE_SUFFIXES,
     BadImageError,
     NotAnImageError,
     Resize,
@@ -32,15 +33,6 @@ from imgclf.data.schema import MANIFEST_COLUMNS, REJECTED_COLUMNS
 from imgclf.data.sources import Candidate, open_source
 from imgclf.errors import DataError
 
-# Files with these extensions are meant to be images: if they cannot be read they are bad
-# input, not ignored. Other files are read only if their content is an allowed format.
-IMAGE_EXTENSIONS = frozenset(
-    {
-        *(".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".webp", ".gif"),
-        *(".tif", ".tiff", ".eps", ".epsf", ".ps", ".svg", ".ico", ".ppm", ".pgm"),
-        *(".pbm", ".pnm", ".heic", ".heif", ".avif", ".jp2", ".psd", ".tga", ".pcx"),
-    }
-)
 IGNORED_NOT_IMAGE = "ignored: not an image file"
 # A pool pays off once decoding outweighs starting it: early for image files (a photo
 # takes milliseconds to decode), late for in-memory pixels (microseconds each).
@@ -159,7 +151,9 @@ def _process(candidate: Candidate, job: _Job) -> dict | tuple[str, str]:
         pixels = _canonical(candidate, job)
     except NotAnImageError as exc:
         assert candidate.file is not None
-        if candidate.file.suffix.lower() not in IMAGE_EXTENSIONS:
+        # A file named like an image is bad input when unreadable; any other file is read
+        # only if its content is an allowed format, and otherwise listed as ignored.
+        if candidate.file.suffix.lower() not in IMAGE_SUFFIXES:
             return (candidate.source, IGNORED_NOT_IMAGE)
         return (candidate.source, str(exc))
     except BadImageError as exc:

@@ -6,6 +6,7 @@
 | ``data/classes.json``     | ingest     | ``{"classes": [name, ...]}`` in label-index order      |
 | ``data/splits/*.csv``     | split      | SPLIT_COLUMNS (train, val, test; folds.csv adds fold)  |
 | ``reports/rejected.csv``  | ingest     | REJECTED_COLUMNS                                       |
+| ``reports/validation.json`` | validate | ``{"success": bool, ...}``; split needs ``true``      |
 
 ``path`` is relative to the project root (where ``dvc repro`` runs), e.g.
 ``data/images/3/000123.png``. ``sha256`` is the hash of the canonical image's pixels,
@@ -76,3 +77,18 @@ def read_classes(path: str | Path) -> list[str]:
 
 def classes_document(classes: list[str]) -> dict[str, list[str]]:
     return {"classes": list(classes)}
+
+
+def require_passed_validation(report: str | Path) -> None:
+    """Raise :class:`StaleArtifactError` unless the validate stage's report says success."""
+    report = Path(report)
+    try:
+        passed = json.loads(report.read_text(encoding="utf-8"))["success"]
+    except (OSError, KeyError, TypeError, json.JSONDecodeError):
+        raise StaleArtifactError(
+            f"{report}: missing or unreadable; run `dvc repro validate` first"
+        ) from None
+    if passed is not True:
+        raise StaleArtifactError(
+            f"{report}: the data failed validation; fix it and run `dvc repro validate`"
+        )

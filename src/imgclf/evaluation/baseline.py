@@ -3,6 +3,7 @@ train split and scored on the test split, as in the Fashion-MNIST paper's benchm
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import numpy as np
@@ -11,6 +12,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC
 
 BaselineKind = Literal["svc", "logistic"]
+SVC_COMFORTABLE_TRAIN = 20_000  # an RBF SVC's fit time grows about quadratically beyond this
+
+log = logging.getLogger(__name__)
 
 
 def build_baseline(kind: BaselineKind, seed: int) -> ClassifierMixin:
@@ -31,6 +35,12 @@ def baseline_accuracy(
 ) -> float:
     """Fit the baseline on the flattened uint8 train images scaled to 0..1; return its
     accuracy on the test images."""
+    if kind == "svc" and len(train_labels) > SVC_COMFORTABLE_TRAIN:
+        log.warning(
+            "baseline: an SVC on %d images takes long; evaluate.baseline_model: logistic "
+            "scales linearly",
+            len(train_labels),
+        )
     model = build_baseline(kind, seed)
     model.fit(_flat(train_images), train_labels)
     return float(model.score(_flat(test_images), test_labels))

@@ -17,9 +17,9 @@ import numpy as np
 from mlflow import MlflowClient
 
 from imgclf import tracking
-from imgclf.evaluation.evaluate import Evaluation
 from imgclf.evaluation.registry import PromotionDecision, promote_if_better, register_version
-from imgclf.serving.image_classifier import ImageClassifier
+from imgclf.evaluation.scoring import Evaluation
+from imgclf.serving.classifier import InferenceClassifier
 from imgclf.serving.mlflow_model import WEIGHTS_SHA_TAG, log_image_model
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ VERSION_TAGS_FROM_RUN = (
 
 def publish_evaluation(
     evaluation: Evaluation,
-    classifier: ImageClassifier,
+    classifier: InferenceClassifier,
     example_image: np.ndarray,
     outputs: Sequence[Path],
     model_name: str,

@@ -15,7 +15,8 @@ from mlflow.models.model import ModelInfo
 from mlflow.types.schema import AnyType, Array, ColSpec, DataType, Schema
 
 from imgclf.data.images import encode_png
-from imgclf.serving.image_classifier import CONFIG_FILE, WEIGHTS_FILE, ImageClassifier, save_bundle
+from imgclf.serving.bundle import CONFIG_FILE, WEIGHTS_FILE, save_bundle
+from imgclf.serving.classifier import InferenceClassifier
 from imgclf.serving.pyfunc_model import INPUT_COLUMN
 
 MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
@@ -58,7 +59,7 @@ def encode_image_file(pixels: np.ndarray) -> str:
 
 
 def log_image_model(
-    classifier: ImageClassifier, example: np.ndarray, name: str = "model"
+    classifier: InferenceClassifier, example: np.ndarray, name: str = "model"
 ) -> LoggedImageModel:
     """Log ``classifier`` to the active MLflow run as a pyfunc model named ``name``, with its
     signature, ``example`` (one canonical image) as input example and the weights' SHA-256

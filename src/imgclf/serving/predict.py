@@ -20,11 +20,12 @@ from typing import Protocol
 import numpy as np
 
 from imgclf.config import DataConfig, load_params
+from imgclf.data.images import ALLOWED_SUFFIXES
 from imgclf.errors import UserError
-from imgclf.serving.image_classifier import ImageClassifier, ImageSettings
+from imgclf.serving.classifier import InferenceClassifier
+from imgclf.serving.image_inputs import ImageSettings
 from imgclf.serving.onnx_export import OnnxClassifier, load_onnx
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 BATCH = 256
 
 
@@ -39,7 +40,7 @@ class Predictor(Protocol):
 
 @dataclass(frozen=True)
 class OnnxPredictor:
-    """An ONNX file's classifier behind the same interface as :class:`ImageClassifier`."""
+    """An ONNX file's classifier behind the same interface as :class:`InferenceClassifier`."""
 
     onnx: OnnxClassifier
     settings: ImageSettings
@@ -66,7 +67,9 @@ def load_predictor(model: str, data: DataConfig | None = None) -> Predictor:
         from imgclf.models.checkpoint import load_classifier
 
         loaded = load_classifier(path)
-        return ImageClassifier(loaded.net, loaded.spec, ImageSettings.for_spec(loaded.spec, data))
+        return InferenceClassifier(
+            loaded.net, loaded.spec, ImageSettings.for_spec(loaded.spec, data)
+        )
     if path.suffix == ".onnx":
         if not path.is_file():
             raise UserError(f"{path}: ONNX model not found; run `dvc repro train` or pass --model")
@@ -75,7 +78,7 @@ def load_predictor(model: str, data: DataConfig | None = None) -> Predictor:
     return _load_mlflow_classifier(model)
 
 
-def _load_mlflow_classifier(uri: str) -> ImageClassifier:
+def _load_mlflow_classifier(uri: str) -> InferenceClassifier:
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -95,7 +98,7 @@ def image_files(paths: Sequence[str]) -> Iterator[Path]:
     for item in map(Path, paths):
         if item.is_dir():
             yield from sorted(
-                p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in ALLOWED_SUFFIXES
             )
         else:
             yield item

@@ -26,7 +26,8 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
 from imgclf.errors import UserError
-from imgclf.serving.image_classifier import ImageClassifier, load_bundle
+from imgclf.serving.bundle import load_bundle
+from imgclf.serving.classifier import InferenceClassifier
 
 INPUT_COLUMN = "image"
 
@@ -38,7 +39,7 @@ class ImageClassifierModel(PythonModel):
         expected = (context.model_config or {}).get("weights_sha256")
         if not expected:
             raise MlflowException("model_config has no weights_sha256: refusing unverified weights")
-        self.classifier: ImageClassifier = load_bundle(
+        self.classifier: InferenceClassifier = load_bundle(
             context.artifacts["weights"], context.artifacts["config"], expected
         )
 

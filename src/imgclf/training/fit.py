@@ -21,7 +21,8 @@ from imgclf.config import ModelConfig, TrainConfig
 from imgclf.data.datamodule import ImageDataModule
 from imgclf.models.checkpoint import read_checkpoint
 from imgclf.models.spec import ModelSpec
-from imgclf.training.module import ImageClassifier
+from imgclf.training.module import ClassifierModule
+from imgclf.training.network import initial_network
 from imgclf.training.trainer import build_trainer, monitor_mode
 
 
@@ -33,7 +34,7 @@ class FitResult:
     ``train.monitor``) epoch, whose weights ``module`` holds.
     """
 
-    module: ImageClassifier
+    module: ClassifierModule
     best_val_acc: float
     best_val_loss: float
     history: pd.DataFrame
@@ -81,7 +82,8 @@ def fit(
         # gain, and on a busy machine oversubscribed threads slow training by 10x.
         torch.set_num_threads(train_cfg.num_threads)
     seed_everything(seed, workers=True, verbose=False)
-    module = ImageClassifier.create(spec_for(model_cfg, data), model_cfg, train_cfg)
+    spec = spec_for(model_cfg, data)
+    module = ClassifierModule.create(initial_network(spec, model_cfg), spec, model_cfg, train_cfg)
     with contextlib.ExitStack() as stack:
         folder = checkpoint_dir or Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="imgclf-fit-"))

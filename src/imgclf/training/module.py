@@ -1,5 +1,7 @@
 """The LightningModule: what to compute (loss, metrics, optimizers), not where data
-comes from (:mod:`imgclf.data.datamodule`) nor what the network is (:mod:`imgclf.models`)."""
+comes from (:mod:`imgclf.data.datamodule`) nor what the network is: the network is built
+(and initialised, fetched for ``model.init_from``) outside and handed in, as
+:func:`imgclf.training.network.initial_network` does."""
 
 from __future__ import annotations
 
@@ -8,35 +10,36 @@ from typing import Any
 import lightning.pytorch as L
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from imgclf.config import ModelConfig, TrainConfig
-from imgclf.models.registry import build_network
 from imgclf.models.spec import ModelSpec
-from imgclf.models.transfer import freeze_backbone, freeze_batchnorm_statistics, load_pretrained
-from imgclf.models.weight_init import init_weights
+from imgclf.models.transfer import freeze_batchnorm_statistics
 from imgclf.training.optim import build_optimizer, build_scheduler
 
 
-class ImageClassifier(L.LightningModule):
-    """Cross-entropy classification of ``spec``'s images.
+class ClassifierModule(L.LightningModule):
+    """Cross-entropy classification of ``spec``'s images by ``net``.
 
     Logs per epoch ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc`` (and ``test_*``).
-    Hyper-parameters are plain dicts, so checkpoints load with ``weights_only=True``.
+    Hyper-parameters are plain dicts (the network is left out: its weights are the state
+    dict), so checkpoints load with ``weights_only=True``.
     """
 
-    def __init__(self, spec: dict[str, Any], model: dict[str, Any], train: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        spec: dict[str, Any],
+        model: dict[str, Any],
+        train: dict[str, Any],
+    ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["net"])
         self.spec = ModelSpec.from_dict(spec)
         self.model_cfg = ModelConfig.model_validate(model)
         self.train_cfg = TrainConfig.model_validate(train)
-        self.net = build_network(self.spec)
-        init_weights(self.net, self.model_cfg.init)
-        if self.model_cfg.init_from:
-            load_pretrained(self.net, self.model_cfg.init_from)
-        if self.model_cfg.freeze_backbone:
-            freeze_backbone(self.net)
+        self.net = net
         classes = self.spec.num_classes
         # One metric object per phase: their running states must never mix.
         self.train_acc = MulticlassAccuracy(classes, average="micro")
@@ -45,11 +48,14 @@ class ImageClassifier(L.LightningModule):
 
     @classmethod
     def create(
-        cls, spec: ModelSpec, model_cfg: ModelConfig, train_cfg: TrainConfig
-    ) -> ImageClassifier:
-        """Build from typed objects (stored as plain dicts in the hyper-parameters)."""
+        cls, net: nn.Module, spec: ModelSpec, model_cfg: ModelConfig, train_cfg: TrainConfig
+    ) -> ClassifierModule:
+        """Wrap ``net`` with typed objects (stored as plain dicts in the hyper-parameters)."""
         return cls(
-            spec.to_dict(), model_cfg.model_dump(mode="json"), train_cfg.model_dump(mode="json")
+            net,
+            spec.to_dict(),
+            model_cfg.model_dump(mode="json"),
+            train_cfg.model_dump(mode="json"),
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -8,8 +8,6 @@ reports to the pruner (a step is an epoch, and steps must not repeat within a tr
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +18,11 @@ from optuna_integration import PyTorchLightningPruningCallback
 
 from imgclf.augment import build_augmentation, load_augmentation
 from imgclf.config import Params, with_overrides
-from imgclf.data.datamodule import ImageDataModule, load_datamodule
-from imgclf.data.schema import FOLD_COLUMNS, read_classes, read_table
-from imgclf.errors import ConfigError
-from imgclf.tracking import file_sha256
+from imgclf.data.datamodule import ImageDataModule
+from imgclf.data.schema import FOLD_COLUMNS, read_classes, read_split, read_table
+from imgclf.data.split_images import LabelledImages, load_split_images
+from imgclf.errors import ParamError
+from imgclf.fingerprint import content_hash
 from imgclf.training.fit import fit
 from imgclf.training.processes import one_device_per_trial
 from imgclf.tuning.space import suggest
@@ -37,6 +36,8 @@ USER_ATTR_FOLD_ACC = "fold_val_acc"
 USER_ATTR_VAL_LOSS = "val_loss"
 # Where and how a trial runs, not what it computes: team members on CPUs and GPUs share a study.
 HOW_TO_RUN = {"accelerator", "devices", "strategy", "num_nodes", "num_workers"}
+
+Fold = tuple[LabelledImages, LabelledImages]  # the (train, val) images of one fit
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,13 @@ def build_objective(
     """
     if threads is not None:
         torch.set_num_threads(threads)
-    folds = _fold_data(params, inputs) if params.tune.folds else [_split_data(params, inputs)]
+    classes = read_classes(inputs.classes_path)
+    # Decoded once per worker and only read afterwards: every fit builds its own data module
+    # over these arrays with its own batch size and augmentation.
+    folds = _fold_images(inputs, classes) if params.tune.folds else [_split_images(inputs, classes)]
     tunes_augment = any(key.startswith("augment.") for key in params.tune.space)
+    if not tunes_augment and inputs.augment_path is not None:
+        load_augmentation(inputs.augment_path, params.seed)  # a missing file fails before a trial
     confined = one_device_per_trial(params.train, worker)
     if confined is not params.train:
         log.info(
@@ -73,18 +79,32 @@ def build_objective(
             worker, confined.devices, params.train.devices,
         )  # fmt: skip
 
+    def trial_data(
+        trial_params: Params, train: LabelledImages, val: LabelledImages
+    ) -> ImageDataModule:
+        if tunes_augment:
+            augment = build_augmentation(trial_params.augment.transforms, seed=params.seed)
+        elif inputs.augment_path is not None:
+            augment = load_augmentation(inputs.augment_path, params.seed)
+        else:
+            augment = None
+        return ImageDataModule(
+            train,
+            val,
+            classes,
+            augment=augment,
+            batch_size=trial_params.train.batch_size,
+            num_workers=trial_params.train.num_workers,
+            seed=params.seed,
+        )
+
     def objective(trial: optuna.Trial) -> float:
         values = suggest(trial, params.tune.space)
         trial_params = with_overrides(params, values)
         log.info("trial %d: %s", trial.number, values)
         with trial_run(trial, values, enabled=track):
             scores, losses = [], []
-            for index, data in enumerate(folds):
-                data.batch_size = trial_params.train.batch_size
-                if tunes_augment:
-                    data.augment = build_augmentation(
-                        trial_params.augment.transforms, seed=params.seed
-                    )
+            for index, (train, val) in enumerate(folds):
                 callbacks = (
                     [PyTorchLightningPruningCallback(trial, monitor="val_acc")]
                     if index == 0
@@ -93,7 +113,7 @@ def build_objective(
                 result = fit(
                     trial_params.model,
                     one_device_per_trial(trial_params.train, worker),
-                    data,
+                    trial_data(trial_params, train, val),
                     seed=params.seed,
                     max_epochs=params.tune.max_epochs,
                     callbacks=callbacks,
@@ -120,59 +140,40 @@ def objective_fingerprint(params: Params, inputs: TrialInputs) -> str:
     tune = params.tune.model_dump(
         mode="json", include={"sampler", "pruner", "max_epochs", "folds", "space"}
     )
-    digest = hashlib.sha256(
-        json.dumps(
-            {
-                "seed": params.seed,
-                "model": params.model.model_dump(mode="json"),
-                "train": params.train.model_dump(mode="json", exclude=HOW_TO_RUN),
-                "augment": params.augment.model_dump(mode="json"),
-                "tune": tune,
-            },
-            sort_keys=True,
-        ).encode()
-    )
+    settings = {
+        "seed": params.seed,
+        "model": params.model.model_dump(mode="json"),
+        "train": params.train.model_dump(mode="json", exclude=HOW_TO_RUN),
+        "augment": params.augment.model_dump(mode="json"),
+        "tune": tune,
+    }
     splits = Path(inputs.splits_dir)
     names = ["train.csv", "val.csv", *(["folds.csv"] if params.tune.folds else [])]
     files = [splits / name for name in names] + [
         Path(p) for p in (inputs.classes_path, inputs.augment_path) if p
     ]
-    for path in files:
-        if path.is_file():
-            digest.update(file_sha256(path).encode())
-    return digest.hexdigest()[:12]
+    return content_hash(settings, [path for path in files if path.is_file()], length=12)
 
 
-def _split_data(params: Params, inputs: TrialInputs) -> ImageDataModule:
-    return load_datamodule(
-        inputs.splits_dir,
-        inputs.classes_path,
-        inputs.augment_path,
-        batch_size=params.train.batch_size,
-        num_workers=params.train.num_workers,
-        seed=params.seed,
+def _split_images(inputs: TrialInputs, classes: list[str]) -> Fold:
+    splits = Path(inputs.splits_dir)
+    return (
+        load_split_images(read_split(splits / "train.csv"), classes, "train"),
+        load_split_images(read_split(splits / "val.csv"), classes, "val"),
     )
 
 
-def _fold_data(params: Params, inputs: TrialInputs) -> list[ImageDataModule]:
+def _fold_images(inputs: TrialInputs, classes: list[str]) -> list[Fold]:
     path = Path(inputs.splits_dir) / "folds.csv"
     if not path.is_file():
-        raise ConfigError(
-            f"params.yaml: tune.folds = true needs {path}: "
-            "set split.folds > 1 and run `dvc repro split`"
+        raise ParamError(
+            f"tune.folds = true needs {path}: set split.folds > 1 and run `dvc repro split`"
         )
     frame = read_table(path, FOLD_COLUMNS, "split")
-    classes = read_classes(inputs.classes_path)
-    augment = load_augmentation(inputs.augment_path, params.seed) if inputs.augment_path else None
     return [
-        ImageDataModule(
-            frame[frame["fold"] != fold].reset_index(drop=True),
-            frame[frame["fold"] == fold].reset_index(drop=True),
-            classes,
-            augment=augment,
-            batch_size=params.train.batch_size,
-            num_workers=params.train.num_workers,
-            seed=params.seed,
+        (
+            load_split_images(frame[frame["fold"] != fold], classes, f"fold {fold} train"),
+            load_split_images(frame[frame["fold"] == fold], classes, f"fold {fold} val"),
         )
         for fold in sorted(frame["fold"].unique())
     ]

@@ -64,7 +64,7 @@ def study_report(study: optuna.Study, n_trials: int, storage: str) -> dict[str, 
     }
 
 
-def write_outputs(
+def write_study_outputs(
     study: optuna.Study, *, n_trials: int, storage: str, report: Path, best: Path
 ) -> dict[str, Any]:
     """Write the report and the best params atomically; return the report."""

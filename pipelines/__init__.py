@@ -1,1 +1,2 @@
-"""Stage entry points: one module per dvc.yaml stage."""
+"""Command shims, one per dvc.yaml stage (``python -m pipelines.<stage>``); the stages
+themselves live in :mod:`imgclf.stages`."""

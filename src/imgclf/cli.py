@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     command, rest = args[0], args[1:]
     if command in STAGES:
-        module = importlib.import_module(f"pipelines.{command}")
+        module = importlib.import_module(f"imgclf.stages.{command}")
     elif command == "predict":
         module = importlib.import_module("imgclf.serving.predict")
     else:

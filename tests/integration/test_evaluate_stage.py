@@ -24,7 +24,11 @@ def _run(project, *extra: str) -> int:
             "--params", "params.yaml", "--splits", "data/splits",
             "--classes", "data/classes.json", "--model", "models/model.ckpt",
             "--onnx", "models/model.onnx", "--metrics", "metrics.json",
-            "--plots", "plots", "--reports", "reports", *extra,
+            "--plots", "plots", "--per-class", "reports/per_class.csv",
+            "--confusion-png", "reports/confusion_matrix.png",
+            "--confusion-normalized-png", "reports/confusion_matrix_normalized.png",
+            "--curves-png", "reports/roc_pr_curves.png",
+            "--misclassified-png", "reports/misclassified.png", *extra,
         ]
     )  # fmt: skip
 

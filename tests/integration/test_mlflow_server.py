@@ -12,7 +12,7 @@ import mlflow
 import pytest
 
 from imgclf.config import Params
-from imgclf.stage import tracked_run
+from imgclf.stages.command import tracked_run
 from tests.support.mlflow_server import mlflow_server
 
 pytestmark = pytest.mark.postgres

@@ -24,7 +24,7 @@ def test_two_ddp_processes_train_disjoint_shards_into_one_checkpoint(tmp_path):
     train, val, _test = make_splits(tmp_path / "images", per_class=20)
     train.to_csv(tmp_path / "train.csv", index=False)
     val.to_csv(tmp_path / "val.csv", index=False)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
 
     done = subprocess.run(
         [sys.executable, "-m", "tests.support.ddp_fit", str(tmp_path)],

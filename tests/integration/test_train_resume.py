@@ -63,7 +63,7 @@ def train_stage(root: Path) -> subprocess.Popen[str]:
         "--history",
         "history.csv",
     ]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "CI": "true",
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}", "CI": "true",
            "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}  # fmt: skip
     return subprocess.Popen(
         [sys.executable, "-m", "pipelines.train", *args], cwd=root, env=env, text=True,

@@ -1,8 +1,9 @@
-"""What every stage entry point shares: logging set-up and the user-error boundary.
+"""What every stage command shares: logging set-up, the ``--params`` option, the
+user-error boundary and the stage's MLflow run.
 
-``pipelines/<stage>.py`` wraps its ``main`` with :func:`stage_main`: a
-:class:`~imgclf.errors.UserError` becomes one line on stderr and exit status 2, the
-outputs named in ``--outputs`` style arguments are the stage's own business.
+Each ``imgclf.stages.<stage>`` module's ``main(argv)`` parses its arguments and hands its
+stage function to :func:`run_stage`, which reads the params file once and turns a
+:class:`~imgclf.errors.UserError` into one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import mlflow
 
 from imgclf import tracking
-from imgclf.config import Params, params_hash
-from imgclf.errors import UserError
+from imgclf.config import Params, load_params
+from imgclf.errors import ParamError, UserError
+from imgclf.fingerprint import params_hash
 
 log = logging.getLogger("imgclf")
 
@@ -64,25 +66,25 @@ def base_parser(stage: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def stage_main(
-    main: Callable[[Sequence[str] | None], None],
-) -> Callable[..., int]:
-    """Wrap a stage's ``main(argv)`` so user mistakes print one line and exit 2."""
+def run_stage(params_file: str, stage: Callable[[Params], None]) -> int:
+    """Load ``params_file`` and run ``stage`` with it; return the exit status.
 
-    def run(argv: Sequence[str] | None = None) -> int:
-        configure_logging()
-        try:
-            main(argv)
-        except UserError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            return 130
-        return 0
-
-    run.__doc__ = main.__doc__
-    return run
+    A user mistake prints one line (naming ``params_file`` when a params value is at fault)
+    and returns 2; Ctrl-C returns 130; anything else is a bug and propagates.
+    """
+    configure_logging()
+    try:
+        stage(load_params(params_file))
+    except ParamError as exc:
+        print(f"error: {exc.in_file(params_file)}", file=sys.stderr)
+        return 2
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
 
 
 @contextlib.contextmanager

@@ -1,0 +1,6 @@
+"""One module per ``dvc.yaml`` stage: typed params and paths in, declared outputs written.
+
+``imgclf.stages.<stage>.run_<stage>(params, paths)`` does the stage's work; its ``main(argv)``
+parses the command line and is what both ``imgclf <stage>`` and the command ``dvc.yaml``
+runs call.
+"""

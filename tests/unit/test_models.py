@@ -132,7 +132,9 @@ def test_init_from_an_mlflow_uri_reads_the_served_safetensors_weights(tmp_path):
 
     source = build_network(make_spec("vgg"))
     (tmp_path / "model" / "artifacts").mkdir(parents=True)
-    save_file(source.state_dict(), str(tmp_path / "model" / "artifacts" / "weights.safetensors"))
+    # As the logged model does (serving/bundle.py): safetensors stores contiguous tensors only.
+    state = {key: value.contiguous() for key, value in source.state_dict().items()}
+    save_file(state, str(tmp_path / "model" / "artifacts" / "weights.safetensors"))
     target = build_network(make_spec("vgg"))
     assert load_pretrained(target, (tmp_path / "model").as_uri()) == []
     assert torch.equal(target.head[1].weight, source.head[1].weight)

@@ -89,7 +89,7 @@ class ModelConfig(Section):
     # stages that build networks: the one place that knows every architecture.
     name: str = "cnn"
     width: PositiveInt = 32
-    depth: Annotated[int, Field(ge=1, le=8)] = 2
+    depth: Annotated[int, Field(ge=1, le=8)] | Literal["auto"] = "auto"
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
     init: Literal["kaiming", "xavier", "default"] = "kaiming"
     init_from: str | None = None
@@ -111,7 +111,7 @@ class TrainConfig(Section):
     max_epochs: PositiveInt = 30
     patience: PositiveInt = 8
     monitor: Literal["val_loss", "val_acc"] = "val_loss"
-    precision: Literal["32", "16-mixed", "bf16-mixed"] = "32"
+    precision: Literal["32", "16-mixed", "bf16-mixed", "auto"] = "32"
     accelerator: str = "cpu"
     devices: int | str = 1
     strategy: str = "auto"
@@ -157,6 +157,7 @@ class TuneConfig(Section):
     n_trials: PositiveInt = 8
     timeout_s: Annotated[float, Field(gt=0)] | None = None
     max_epochs: PositiveInt = 8
+    max_train_images: PositiveInt | None = 10_000
     study: str = "imgclf-digits"
     storage: str | None = None
     workers: PositiveInt = 1

@@ -2,11 +2,16 @@
 
 Images are small, so every split is decoded once into one uint8 array. Normalisation
 statistics come from the train split only. The albumentations policy runs on training
-images only, and is re-seeded for every sample from a seed that the sampler derives from
-``(seed, epoch)``: albumentations ignores global seeds, and seeding per sample (instead of
+images only, and is re-seeded for every batch from a seed that the sampler derives from
+``(seed, epoch)``: albumentations ignores global seeds, and seeding per batch (instead of
 once per worker) makes an epoch's augmentations the same whatever ``num_workers`` is and
 whether training was resumed. Dataloader workers themselves are seeded by Lightning
 (``seed_everything(workers=True)``).
+
+A batch is fetched whole (``__getitems__``): on small images the per-sample work around
+the augmentation (re-seeding, normalising, collating one tensor at a time) cost more than
+the augmentation itself, and on Fashion-MNIST it kept the training step waiting for data a
+third of the time (``bench/bench_train.py`` prints the fraction).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import albumentations as A
 import lightning.pytorch as L
@@ -55,14 +61,25 @@ class ImageDataset(Dataset[tuple[torch.Tensor, int]]):
         return len(self.labels)
 
     def __getitem__(self, key: int | SampleKey) -> tuple[torch.Tensor, int]:
+        images, labels = self.__getitems__([key])
+        return images[0], int(labels[0])
+
+    def __getitems__(self, keys: Sequence[int | SampleKey]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One batch: images (N, C, H, W) float32 and labels (N,) int64.
+
+        Augmented batches are seeded once, from the first key's seed, then augmented image
+        by image in key order.
+        """
+        pairs = [key if isinstance(key, tuple) else (key, key) for key in keys]
+        index = [position for position, _ in pairs]
+        labels = torch.from_numpy(self.labels[index])
         if self._ready is not None:
-            index = key[0] if isinstance(key, tuple) else key
-            return self._ready[index], int(self.labels[index])
+            return self._ready[index], labels
         assert self.augment is not None
-        index, seed = key if isinstance(key, tuple) else (key, key)
+        seed = pairs[0][1]
         self.augment.set_random_state(np.random.default_rng(seed), random.Random(seed))
-        image = self.augment(image=self.images[index])["image"]
-        return normalize(image[np.newaxis], self.mean, self.std)[0], int(self.labels[index])
+        images = np.stack([self.augment(image=self.images[i])["image"] for i in index])
+        return normalize(images, self.mean, self.std), labels
 
 
 class EpochShuffleSampler(Sampler[SampleKey]):
@@ -165,10 +182,16 @@ class ImageDataModule(L.LightningDataModule):
             sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            collate_fn=keep_batch,  # __getitems__ already returns whole batches
             # A private generator: creating an iterator must not draw from the global RNG,
             # or when Lightning creates it (earlier on resume) would change dropout masks.
             generator=torch.Generator().manual_seed(self.seed),
         )
+
+
+def keep_batch(batch: Any) -> Any:
+    """The DataLoader's ``collate_fn`` for a batch that :class:`ImageDataset` built whole."""
+    return batch
 
 
 def _decoded(

@@ -93,6 +93,24 @@ def make_folds(rows: pd.DataFrame, k: int, seed: int) -> pd.DataFrame:
     return folded[FOLD_COLUMNS]
 
 
+def stratified_subset(rows: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """At most ``size`` of ``rows`` (SPLIT_COLUMNS), each class keeping its share, chosen by
+    the same seeded hash as the splits: the tune stage's trials train on such a subset.
+
+    Rows are returned in their original order; fewer than ``size`` rows come back whole.
+    """
+    if len(rows) <= size:
+        return rows
+    keys = rows.assign(key=[_seeded_hash(sha, seed, "subset") for sha in rows["sha256"]])
+    shares = keys["label"].value_counts(sort=False)
+    quota = {label: max(1, round(count * size / len(rows))) for label, count in shares.items()}
+    kept = [
+        members.sort_values("key", kind="stable").head(quota[label])
+        for label, members in keys.groupby("label", sort=True)
+    ]
+    return rows.loc[sorted(pd.concat(kept).index)]
+
+
 def content_groups(manifest: pd.DataFrame, seed: int, salt: str = "split") -> pd.DataFrame:
     """One row per distinct sha256: label, images (copies), official_test, and its seeded
     hash ``key``, sorted by label and key."""
@@ -112,10 +130,13 @@ def content_groups(manifest: pd.DataFrame, seed: int, salt: str = "split") -> pd
             "official_test": official.reindex(labels.index).to_numpy(),
         }
     )
-    groups["key"] = [
-        hashlib.sha256(f"{seed}:{salt}:{sha}".encode()).hexdigest() for sha in groups["sha256"]
-    ]
+    groups["key"] = [_seeded_hash(sha, seed, salt) for sha in groups["sha256"]]
     return groups.sort_values(["label", "key"], ignore_index=True)
+
+
+def _seeded_hash(sha256: str, seed: int, salt: str) -> str:
+    """The order key of one image content: stable when other images come and go."""
+    return hashlib.sha256(f"{seed}:{salt}:{sha256}".encode()).hexdigest()
 
 
 def bucket_sizes(total: int, ratios: Sequence[float]) -> list[int]:

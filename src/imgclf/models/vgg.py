@@ -10,4 +10,4 @@ def build_vgg(
     in_channels: int, num_classes: int, image_size: int, width: int, depth: int, dropout: float
 ) -> Classifier:
     """``depth`` stages of two convolutions each; pooled while the map is 4+ pixels."""
-    return build_conv_stages(in_channels, num_classes, image_size, width, depth, dropout, 2)
+    return build_conv_stages(in_channels, num_classes, image_size, width, [2] * depth, dropout)

@@ -20,6 +20,7 @@ from lightning.pytorch.loggers import Logger
 from imgclf.config import ModelConfig, TrainConfig
 from imgclf.data.datamodule import ImageDataModule
 from imgclf.models.checkpoint import read_checkpoint
+from imgclf.models.registry import AUTO_DEPTH, auto_depth
 from imgclf.models.spec import ModelSpec
 from imgclf.training.module import ClassifierModule
 from imgclf.training.network import initial_network
@@ -47,7 +48,7 @@ def spec_for(model_cfg: ModelConfig, data: ImageDataModule) -> ModelSpec:
     return ModelSpec(
         arch=model_cfg.name,
         width=model_cfg.width,
-        depth=model_cfg.depth,
+        depth=resolved_depth(model_cfg, data.image_size),
         dropout=model_cfg.dropout,
         in_channels=data.channels,
         num_classes=len(data.classes),
@@ -56,6 +57,11 @@ def spec_for(model_cfg: ModelConfig, data: ImageDataModule) -> ModelSpec:
         mean=data.mean,
         std=data.std,
     )
+
+
+def resolved_depth(model_cfg: ModelConfig, image_size: int) -> int:
+    """``model.depth``, with ``auto`` sized to the images (:func:`auto_depth`)."""
+    return auto_depth(image_size) if model_cfg.depth == AUTO_DEPTH else int(model_cfg.depth)
 
 
 def fit(

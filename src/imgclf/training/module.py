@@ -5,18 +5,21 @@ comes from (:mod:`imgclf.data.datamodule`) nor what the network is: the network 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import lightning.pytorch as L
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy
 
 from imgclf.config import ModelConfig, TrainConfig
 from imgclf.models.spec import ModelSpec
 from imgclf.models.transfer import freeze_batchnorm_statistics
 from imgclf.training.optim import build_optimizer, build_scheduler
+
+PHASES = ("train", "val", "test")
 
 
 class ClassifierModule(L.LightningModule):
@@ -41,10 +44,15 @@ class ClassifierModule(L.LightningModule):
         self.train_cfg = TrainConfig.model_validate(train)
         self.net = net
         classes = self.spec.num_classes
-        # One metric object per phase: their running states must never mix.
-        self.train_acc = MulticlassAccuracy(classes, average="micro")
-        self.val_acc = MulticlassAccuracy(classes, average="micro")
-        self.test_acc = MulticlassAccuracy(classes, average="micro")
+        # One metric object per phase: their running states must never mix. They are
+        # updated every step and logged once per epoch: each self.log call costs Lightning
+        # about a millisecond on CPU, a third of a training step on 8x8 digits.
+        self.epoch_metrics = nn.ModuleDict()
+        for phase in PHASES:
+            self.epoch_metrics[f"{phase}_acc"] = MulticlassAccuracy(
+                classes, average="micro", validate_args=False
+            )
+            self.epoch_metrics[f"{phase}_loss"] = MeanMetric(nan_strategy="disable")
 
     @classmethod
     def create(
@@ -71,26 +79,45 @@ class ClassifierModule(L.LightningModule):
         images, labels = batch
         logits = self.net(images)
         loss = F.cross_entropy(logits, labels, label_smoothing=self.train_cfg.label_smoothing)
-        self.train_acc(logits, labels)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, sync_dist=True)
-        self.log("train_acc", self.train_acc, on_step=False, on_epoch=True)
+        self._update("train", logits.detach(), labels, loss.detach())
+        if self.trainer.is_last_batch:
+            # Not in on_train_epoch_end: callbacks (the epoch history) run before that hook.
+            self._log_epoch("train")
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "val", self.val_acc)
+        self._evaluate(batch, "val")
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "test", self.test_acc)
+        self._evaluate(batch, "test")
 
-    def _evaluate(
-        self, batch: tuple[torch.Tensor, torch.Tensor], phase: str, metric: MulticlassAccuracy
-    ) -> None:
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+
+    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], phase: str) -> None:
         images, labels = batch
         logits = self.net(images)
-        loss = F.cross_entropy(logits, labels)
-        self.log(f"{phase}_loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
-        metric(logits, labels)
-        self.log(f"{phase}_acc", metric, on_epoch=True, prog_bar=True)
+        self._update(phase, logits, labels, F.cross_entropy(logits, labels))
+
+    def _update(
+        self, phase: str, logits: torch.Tensor, labels: torch.Tensor, loss: torch.Tensor
+    ) -> None:
+        self._metric(phase, "acc").update(logits, labels)
+        self._metric(phase, "loss").update(loss, weight=len(labels))
+
+    def _log_epoch(self, phase: str) -> None:
+        """``<phase>_loss`` and ``<phase>_acc`` of the epoch; torchmetrics' ``compute``
+        already reduces over DDP processes."""
+        for figure in ("loss", "acc"):
+            metric = self._metric(phase, figure)
+            self.log(f"{phase}_{figure}", metric.compute(), prog_bar=phase != "train")
+            metric.reset()
+
+    def _metric(self, phase: str, figure: str) -> Metric:
+        return cast(Metric, self.epoch_metrics[f"{phase}_{figure}"])
 
     def configure_optimizers(self) -> Any:
         optimizer = build_optimizer(self.net.parameters(), self.train_cfg)

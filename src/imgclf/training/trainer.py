@@ -13,6 +13,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from imgclf.config import TrainConfig
 from imgclf.errors import ParamError
 from imgclf.training.callbacks import EpochHistory, EpochSeed
+from imgclf.training.hardware import resolve_precision
 
 BEST_NAME = "best"  # best.ckpt beside Lightning's last.ckpt
 
@@ -60,7 +61,7 @@ def build_trainer(
             devices=cfg.devices,
             strategy=cfg.strategy,
             num_nodes=cfg.num_nodes,
-            precision=cfg.precision,
+            precision=resolve_precision(cfg.precision, cfg.accelerator),  # type: ignore[arg-type]
             gradient_clip_val=cfg.gradient_clip_val,
             # CPU kernels are deterministic; on GPUs some have no deterministic version, so warn.
             deterministic=True if cfg.accelerator == "cpu" else "warn",

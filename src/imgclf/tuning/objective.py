@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import torch
 from optuna_integration import PyTorchLightningPruningCallback
 
@@ -20,6 +21,7 @@ from imgclf.augment import build_augmentation, load_augmentation
 from imgclf.config import Params, with_overrides
 from imgclf.data.datamodule import ImageDataModule
 from imgclf.data.schema import FOLD_COLUMNS, read_classes, read_split, read_table
+from imgclf.data.split import stratified_subset
 from imgclf.data.split_images import LabelledImages, load_split_images
 from imgclf.errors import ParamError
 from imgclf.fingerprint import content_hash
@@ -67,7 +69,12 @@ def build_objective(
     classes = read_classes(inputs.classes_path)
     # Decoded once per worker and only read afterwards: every fit builds its own data module
     # over these arrays with its own batch size and augmentation.
-    folds = _fold_images(inputs, classes) if params.tune.folds else [_split_images(inputs, classes)]
+    limit = params.tune.max_train_images, params.seed
+    folds = (
+        _fold_images(inputs, classes, *limit)
+        if params.tune.folds
+        else [_split_images(inputs, classes, *limit)]
+    )
     tunes_augment = any(key.startswith("augment.") for key in params.tune.space)
     if not tunes_augment and inputs.augment_path is not None:
         load_augmentation(inputs.augment_path, params.seed)  # a missing file fails before a trial
@@ -138,7 +145,8 @@ def objective_fingerprint(params: Params, inputs: TrialInputs) -> str:
     study.
     """
     tune = params.tune.model_dump(
-        mode="json", include={"sampler", "pruner", "max_epochs", "folds", "space"}
+        mode="json",
+        include={"sampler", "pruner", "max_epochs", "max_train_images", "folds", "space"},
     )
     settings = {
         "seed": params.seed,
@@ -155,15 +163,29 @@ def objective_fingerprint(params: Params, inputs: TrialInputs) -> str:
     return content_hash(settings, [path for path in files if path.is_file()], length=12)
 
 
-def _split_images(inputs: TrialInputs, classes: list[str]) -> Fold:
+def _trial_rows(rows: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+    """Trials train on at most ``tune.max_train_images`` (a stratified subset drawn with the
+    seed): a study on 60,000 images then costs what one on 10,000 does, and the train stage
+    fits the winner on all of them. Only the kept images are decoded."""
+    if limit is None or len(rows) <= limit:
+        return rows
+    kept = stratified_subset(rows, limit, seed)
+    log.info("trials train on %d of %d images (tune.max_train_images)", len(kept), len(rows))
+    return kept
+
+
+def _split_images(inputs: TrialInputs, classes: list[str], limit: int | None, seed: int) -> Fold:
     splits = Path(inputs.splits_dir)
+    train = _trial_rows(read_split(splits / "train.csv"), limit, seed)
     return (
-        load_split_images(read_split(splits / "train.csv"), classes, "train"),
+        load_split_images(train, classes, "train"),
         load_split_images(read_split(splits / "val.csv"), classes, "val"),
     )
 
 
-def _fold_images(inputs: TrialInputs, classes: list[str]) -> list[Fold]:
+def _fold_images(
+    inputs: TrialInputs, classes: list[str], limit: int | None, seed: int
+) -> list[Fold]:
     path = Path(inputs.splits_dir) / "folds.csv"
     if not path.is_file():
         raise ParamError(
@@ -172,7 +194,11 @@ def _fold_images(inputs: TrialInputs, classes: list[str]) -> list[Fold]:
     frame = read_table(path, FOLD_COLUMNS, "split")
     return [
         (
-            load_split_images(frame[frame["fold"] != fold], classes, f"fold {fold} train"),
+            load_split_images(
+                _trial_rows(frame[frame["fold"] != fold], limit, seed),
+                classes,
+                f"fold {fold} train",
+            ),
             load_split_images(frame[frame["fold"] == fold], classes, f"fold {fold} val"),
         )
         for fold in sorted(frame["fold"].unique())

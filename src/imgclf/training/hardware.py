@@ -1,0 +1,44 @@
+"""Settings picked at run time from the machine: ``train.precision: auto``.
+
+bf16 autocast pays only where the hardware has bf16 arithmetic: on a small conv net it was
+measured 2.3-2.8x faster than float32 on CPUs with AVX-512 BF16 or AMX, and 3.9x slower on
+AVX2-only CPUs, which emulate it. The same seed also trains other weights under another
+precision, so ``auto`` is for profiles where speed matters more than bit-for-bit results.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def cpu_has_native_bf16() -> bool:
+    """True on x86 CPUs with AVX-512 BF16 or AMX tiles (PyTorch's own CPU feature checks)."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    # Private helpers of torch.cpu (torch is pinned); a build without them counts as "no".
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
+def uses_gpu(accelerator: str) -> bool:
+    """Whether Lightning's ``accelerator`` setting ends up on a CUDA GPU here."""
+    if accelerator in ("gpu", "cuda"):
+        return True
+    return accelerator == "auto" and torch.cuda.is_available()
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """``train.precision`` as Lightning takes it: ``auto`` becomes ``bf16-mixed`` where the
+    device computes in bf16 natively, ``16-mixed`` on older GPUs, and ``32`` elsewhere."""
+    if precision != "auto":
+        return precision
+    if uses_gpu(accelerator):
+        chosen = "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+        device = "this GPU"
+    else:
+        chosen = "bf16-mixed" if cpu_has_native_bf16() else "32"
+        device = f"this CPU ({torch.backends.cpu.get_cpu_capability()})"
+    log.info("train.precision auto: %s on %s", chosen, device)
+    return chosen

@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 # Stages run `python -m pipelines.<stage>`: put the venv's python first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run test test-slow test-postgres test-all lint bench metrics clean
+.PHONY: setup run fashion test test-slow test-postgres test-all lint bench metrics clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,16 @@ setup: $(STAMP)
 
 run: setup
 	$(BIN)/dvc repro
+	$(BIN)/dvc metrics show
+
+# The Fashion-MNIST profile (profiles/fashion-mnist.yaml) as a DVC experiment in the working
+# tree: params.yaml, dvc.lock and metrics.json are left holding its results
+# (`dvc exp show` lists it; `git checkout params.yaml && dvc repro` goes back to the digits).
+FASHION_DIR ?= /usr/share/datasets/fashion-mnist
+fashion: setup
+	@test -f $(FASHION_DIR)/train-images-idx3-ubyte.gz || { echo "error: no Fashion-MNIST in \
+	$(FASHION_DIR); install it with: sudo apt-get install dataset-fashion-mnist" >&2; exit 2; }
+	overrides=$$($(BIN)/imgclf profile profiles/fashion-mnist.yaml) && $(BIN)/dvc exp run $$overrides
 	$(BIN)/dvc metrics show
 
 test: setup

@@ -15,6 +15,7 @@ Pipeline stages (normally run by `dvc repro`, which passes the paths from dvc.ya
   {", ".join(STAGES)}
 Other commands:
   predict PATH... [--model URI_OR_FILE] [--format table|json]
+  profile FILE     check a params profile and print it as `dvc exp run -S` options
 
 `imgclf COMMAND --help` shows a command's options."""
 
@@ -29,8 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(f"imgclf.stages.{command}")
     elif command == "predict":
         module = importlib.import_module("imgclf.serving.predict")
+    elif command == "profile":
+        module = importlib.import_module("imgclf.profiles")
     else:
-        known = ", ".join((*STAGES, "predict"))
+        known = ", ".join((*STAGES, "predict", "profile"))
         print(f"error: unknown command {command!r}; expected one of {known}", file=sys.stderr)
         return 2
     return int(module.main(rest) or 0)

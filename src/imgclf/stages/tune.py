@@ -19,7 +19,7 @@ from typing import Any
 import mlflow
 
 from imgclf import tracking
-from imgclf.config import Params, with_overrides
+from imgclf.config import Params, TrainConfig, with_overrides
 from imgclf.models.registry import check_architecture
 from imgclf.stages.command import base_parser, configure_logging, run_stage, tracked_run
 from imgclf.stages.default_paths import DEFAULT_PATHS
@@ -77,10 +77,9 @@ def run_tune(params: Params, paths: TunePaths, show_progress_bar: bool = False) 
         show_progress_bar=show_progress_bar,
         fingerprint=fingerprint,
     )
-    # One torch thread per worker on CPU: trial models are small, intra-op threads mostly
-    # spin (measured on digits, 2 cores: 8 trials in 28 s with 1 thread, 82-146 s with 2);
-    # --workers is how a tune uses more cores.
-    threads = 1 if params.train.accelerator == "cpu" else None
+    threads = worker_threads(params.train, params.tune.workers)
+    if threads is not None:
+        params = with_overrides(params, {"train.num_threads": threads})
     make_objective = functools.partial(_objective, params, inputs, threads)
     log.info(
         "study %s in %s: %d trials in total, %d local worker(s), sampler %s, pruner %s",
@@ -134,6 +133,17 @@ def tune_overrides(args: Any, environ: Mapping[str, str]) -> dict[str, Any]:
         "tune.workers": args.workers,
     }
     return {key: value for key, value in values.items() if value is not None}
+
+
+def worker_threads(train: TrainConfig, workers: int) -> int | None:
+    """torch CPU threads per study worker: ``train.num_threads`` (0: every core), shared out
+    so that the workers never ask for more threads than there are cores. Oversubscribed
+    threads spin: on 2 cores, 8 digits trials took 28 s with 1 thread each and 82-146 s with
+    2 while another process ran. None off the CPU (the GPU does the work)."""
+    if train.accelerator != "cpu":
+        return None
+    cores = os.cpu_count() or 1
+    return max(1, min(train.num_threads or cores, cores // workers))
 
 
 def _objective(params: Params, inputs: TrialInputs, threads: int | None, worker: int) -> Any:

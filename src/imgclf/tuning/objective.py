@@ -37,7 +37,7 @@ USER_ATTR_FOLD_ACC = "fold_val_acc"
 # Recorded so that trials tied on accuracy (common on a small val split) can be ranked.
 USER_ATTR_VAL_LOSS = "val_loss"
 # Where and how a trial runs, not what it computes: team members on CPUs and GPUs share a study.
-HOW_TO_RUN = {"accelerator", "devices", "strategy", "num_nodes", "num_workers"}
+HOW_TO_RUN = {"accelerator", "devices", "strategy", "num_nodes", "num_workers", "num_threads"}
 
 Fold = tuple[LabelledImages, LabelledImages]  # the (train, val) images of one fit
 

@@ -4,12 +4,16 @@
   the local SQLite file ``mlflow.db`` in the project root, artifacts in ``mlruns/``.
 * One experiment per project (``mlflow.experiment``).
 * Every stage run carries the same tags: git commit, DVC stage name, params hash and
-  data manifest hash, so any run can be traced back to the exact inputs.
+  data manifest hash, so any run can be traced back to the exact inputs; and the CPU it
+  ran on, with its peak resident memory as the metric ``peak_rss_mib``, since the speed and
+  the bits of a trained model depend on the machine.
 """
 
 from __future__ import annotations
 
 import contextlib
+import platform
+import resource
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +30,10 @@ TAG_STAGE = "imgclf.stage"
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
 TAG_PARAMS_HASH = "imgclf.params_hash"
 TAG_MANIFEST_HASH = "imgclf.manifest_sha256"
+TAG_CPU = "imgclf.cpu"
+METRIC_PEAK_RSS = "peak_rss_mib"
+# The CPU features that decide which kernels (and so which speed and which bits) run.
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 # MLflow 3's UI opens an experiment in its GenAI view unless told it is model training.
 TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
 
@@ -62,8 +70,33 @@ def stage_tags(stage: str, params_hash: str, manifest: str | Path | None) -> dic
 @contextlib.contextmanager
 def stage_run(stage: str, tags: dict[str, str], **start_kwargs: Any) -> Iterator[mlflow.ActiveRun]:
     """Open the MLflow run of one stage, named after it and tagged with ``tags``."""
-    with mlflow.start_run(run_name=stage, tags=tags, **start_kwargs) as run:
+    with mlflow.start_run(
+        run_name=stage, tags={TAG_CPU: cpu_description(), **tags}, **start_kwargs
+    ) as run:
         yield run
+        mlflow.log_metric(METRIC_PEAK_RSS, peak_rss_mib())
+
+
+def cpu_description(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """``Intel(R) Xeon(R) Processor (avx2 avx512f avx512_bf16 amx_bf16)``: the model name and
+    which of :data:`CPU_FLAGS` it has; ``platform.processor()`` where there is no cpuinfo."""
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return platform.processor() or platform.machine()
+    first_cpu = text.split("\n\n", 1)[0]
+    fields = {
+        key.strip(): value.strip()
+        for key, _, value in (line.partition(":") for line in first_cpu.splitlines())
+    }
+    name = fields.get("model name", "")
+    flags = set(fields.get("flags", "").split())
+    return f"{name or platform.machine()} ({' '.join(f for f in CPU_FLAGS if f in flags)})"
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far, in MiB (Linux counts ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def mask_password(url: str) -> str:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from imgclf.data.images import read_image
+from imgclf.data.schema import read_split
 from imgclf.errors import DataError
 
 
@@ -44,3 +46,8 @@ def load_split_images(frame: pd.DataFrame, classes: Sequence[str], split: str) -
             f"{split} split mixes image shapes {sorted(shapes)}; run `dvc repro ingest`"
         )
     return LabelledImages(np.stack(arrays), labels)
+
+
+def split_image_size(split_csv: str | Path) -> int:
+    """The side of a split's canonical (square) images, read from its first image."""
+    return int(read_image(read_split(split_csv)["path"].iloc[0]).shape[0])

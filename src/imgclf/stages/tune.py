@@ -20,9 +20,11 @@ import mlflow
 
 from imgclf import tracking
 from imgclf.config import Params, TrainConfig, with_overrides
+from imgclf.data.split_images import split_image_size
 from imgclf.models.registry import check_architecture
 from imgclf.stages.command import base_parser, configure_logging, run_stage, tracked_run
 from imgclf.stages.default_paths import DEFAULT_PATHS
+from imgclf.training.fit import resolved_model_keys
 from imgclf.tuning.objective import TrialInputs, build_objective, objective_fingerprint
 from imgclf.tuning.plots import save_plots
 from imgclf.tuning.report import write_study_outputs
@@ -103,6 +105,7 @@ def run_tune(params: Params, paths: TunePaths, show_progress_bar: bool = False) 
             storage=storage.display,
             report=paths.report,
             best=paths.best_params,
+            resolved=resolved_model_keys(params, split_image_size(paths.splits / "train.csv")),
         )
         save_plots(study, paths.plots)
         mlflow.log_metric("best_val_acc", float(document["best"]["value"]))

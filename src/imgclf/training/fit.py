@@ -17,7 +17,7 @@ from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger
 
-from imgclf.config import ModelConfig, TrainConfig
+from imgclf.config import ModelConfig, Params, TrainConfig
 from imgclf.data.datamodule import ImageDataModule
 from imgclf.models.checkpoint import read_checkpoint
 from imgclf.models.registry import AUTO_DEPTH, auto_depth
@@ -62,6 +62,13 @@ def spec_for(model_cfg: ModelConfig, data: ImageDataModule) -> ModelSpec:
 def resolved_depth(model_cfg: ModelConfig, image_size: int) -> int:
     """``model.depth``, with ``auto`` sized to the images (:func:`auto_depth`)."""
     return auto_depth(image_size) if model_cfg.depth == AUTO_DEPTH else int(model_cfg.depth)
+
+
+def resolved_model_keys(params: Params, image_size: int) -> dict[str, int]:
+    """The ``model.*`` values that ``auto`` stands for on images of ``image_size``."""
+    if params.model.depth != AUTO_DEPTH or "model.depth" in params.tune.space:
+        return {}
+    return {"model.depth": resolved_depth(params.model, image_size)}
 
 
 def fit(

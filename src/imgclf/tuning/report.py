@@ -65,11 +65,21 @@ def study_report(study: optuna.Study, n_trials: int, storage: str) -> dict[str, 
 
 
 def write_study_outputs(
-    study: optuna.Study, *, n_trials: int, storage: str, report: Path, best: Path
+    study: optuna.Study,
+    *,
+    n_trials: int,
+    storage: str,
+    report: Path,
+    best: Path,
+    resolved: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write the report and the best params atomically; return the report."""
+    """Write the report and the best params atomically; return the report.
+
+    ``resolved`` adds the values that params.yaml left to the data (``model.depth: auto``),
+    so that best_params.yaml shows everything the final model is built with.
+    """
     document = study_report(study, n_trials, storage)
-    write_yaml(best, best_params(study))
+    write_yaml(best, {**(resolved or {}), **best_params(study)})
     write_json(report, document)
     return document
 

@@ -54,6 +54,15 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_train.py
+	$(BIN)/python bench/bench_pruning.py
+
+# The long one: bench_train.py on Fashion-MNIST with the profile's params (minutes on 2 CPU
+# cores). Needs Debian's data: apt-get install dataset-fashion-mnist.
+.PHONY: bench-fashion
+bench-fashion: setup
+	@test -d $(FASHION_DIR) || { echo "error: no $(FASHION_DIR); install it with: \
+	sudo apt-get install dataset-fashion-mnist" >&2; exit 2; }
+	$(BIN)/python bench/bench_train.py --data fashion-mnist --idx-dir $(FASHION_DIR)
 
 metrics: setup
 	$(BIN)/dvc metrics show

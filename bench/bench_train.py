@@ -136,6 +136,8 @@ def plain_loop(params: Params, data: ImageDataModule, epochs: int, precision: st
         torch.set_num_threads(train_cfg.num_threads)  # as fit does
     seed_everything(params.seed, workers=True, verbose=False)
     device = torch.device("cuda" if uses_gpu(train_cfg.accelerator) else "cpu")
+    # The trainer asks Lightning for deterministic kernels on the CPU; so does this loop.
+    torch.use_deterministic_algorithms(device.type == "cpu", warn_only=device.type != "cpu")
     dtype = AUTOCAST_DTYPES.get(precision)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     net = initial_network(spec_for(params.model, data), params.model).to(device)
@@ -204,6 +206,7 @@ def lightning_fit(
         experiment_name="bench-train",
         tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
         artifact_location=str(folder / "mlartifacts"),
+        synchronous=False,  # as the train stage logs
     )
     _ = logger.run_id  # creates the store and the run now, outside the timed fit
     start = time.perf_counter()

@@ -165,7 +165,7 @@ class ImageDataModule(L.LightningDataModule):
         trainer = self.trainer
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
         sampler = EpochShuffleSampler(len(dataset), self.seed, replicas, rank)
-        return self._loader(dataset, sampler=sampler)
+        return self._loader(dataset, sampler=sampler, workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(ImageDataset(self.val_images, self.val_labels, self.mean, self.std))
@@ -175,13 +175,17 @@ class ImageDataModule(L.LightningDataModule):
             raise DataError("this data module has no test split")
         return self._loader(ImageDataset(self.test_images, self.test_labels, self.mean, self.std))
 
-    def _loader(self, dataset: ImageDataset, sampler: Sampler | None = None) -> DataLoader:
+    def _loader(
+        self, dataset: ImageDataset, sampler: Sampler | None = None, workers: int = 0
+    ) -> DataLoader:
+        """Worker processes only where there is work to hand them (augmenting the train
+        split); val and test batches are slices of tensors normalised once."""
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             sampler=sampler,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            num_workers=workers,
+            persistent_workers=workers > 0,
             collate_fn=keep_batch,  # __getitems__ already returns whole batches
             # A private generator: creating an iterator must not draw from the global RNG,
             # or when Lightning creates it (earlier on resume) would change dropout masks.

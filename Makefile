@@ -51,9 +51,14 @@ lint: setup
 	$(BIN)/ruff format --check src pipelines tests bench
 	$(BIN)/mypy src
 
+# Figures for BENCHMARKS.md, each side by side with its ratio (a few minutes on 2 cores).
 bench: setup
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_train.py
+	@if [ -d $(FASHION_DIR) ]; then \
+	  $(BIN)/python bench/bench_train.py --data fashion-mnist --idx-dir $(FASHION_DIR) \
+	    --train-images 10000 --epochs 2; \
+	else echo "Fashion-MNIST bench skipped: apt-get install dataset-fashion-mnist"; fi
 	$(BIN)/python bench/bench_pruning.py
 
 # The long one: bench_train.py on Fashion-MNIST with the profile's params (minutes on 2 CPU

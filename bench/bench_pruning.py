@@ -6,7 +6,7 @@ seed, sampler and search space, and run through the tune stage's own machinery: 
 :class:`~imgclf.tuning.study.StudyPlan` on a fresh SQLite storage (``resolve_storage``, in a
 temp dir), :func:`~imgclf.tuning.study.run_study`, and the stage's objective
 (``build_objective``, MLflow tracking off, one torch thread on CPU as the stage sets). The
-data are the digits as split CSVs + PNGs (``bench_train.digits_splits``) and the augment
+data are the digits as split CSVs + PNGs (``bench_data.digits_splits``) and the augment
 stage's ``augment.json``. Prints, for each side, the epochs trained in total (the sum over
 trials of their reported epochs), trials pruned, wall time and the best validation accuracy,
 then both ratios. With TPE, the trials differ after the first pruned one: the sampler learns
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from bench_train import digits_splits
+from bench_data import digits_splits
 from optuna.trial import TrialState
 
 from imgclf.augment import build_augmentation, save_augmentation

@@ -31,9 +31,7 @@ Fashion-MNIST reads the official training set from ``--idx-dir`` (Debian's
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import platform
 import tempfile
 import time
 import warnings
@@ -44,23 +42,20 @@ from typing import Any
 
 import lightning
 import mlflow  # noqa: F401  (it sets up its loggers on import; main quietens them after)
-import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 import yaml
+from bench_data import digits_splits, fashion_mnist_splits
 from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.loggers import MLFlowLogger
-from PIL import Image
-from sklearn.model_selection import train_test_split
 
 from imgclf.augment import build_augmentation, load_augmentation, save_augmentation
 from imgclf.config import Params, load_params, with_overrides
 from imgclf.data.datamodule import ImageDataModule, load_datamodule
-from imgclf.data.sources import DEBIAN_FASHION_MNIST, fashion_mnist_source
-from imgclf.data.split_images import LabelledImages
+from imgclf.data.sources import DEBIAN_FASHION_MNIST
 from imgclf.errors import UserError
 from imgclf.profiles import read_profile
+from imgclf.tracking import cpu_description
 from imgclf.training.callbacks import epoch_seed
 from imgclf.training.fit import fit, spec_for
 from imgclf.training.hardware import resolve_precision, uses_gpu
@@ -69,56 +64,8 @@ from imgclf.training.optim import build_optimizer, build_scheduler
 
 FASHION_PROFILE = Path("profiles/fashion-mnist.yaml")
 AUTOCAST_DTYPES = {"16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}
-CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 
 DataFactory = Callable[[int], ImageDataModule]  # batch size -> a fresh data module
-
-
-def digits_splits(root: Path) -> tuple[Path, Path]:
-    """scikit-learn's digits as PNGs + stratified 80/10/10 split CSVs, like ingest + split."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    rows = []
-    for index, (image, label) in enumerate(zip(digits.images, digits.target, strict=True)):
-        path = root / "images" / str(label) / f"{index:05d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.round(image * 255 / 16).astype(np.uint8)).save(path)
-        rows.append({"path": str(path), "label": str(label), "sha256": str(index)})
-    frame = pd.DataFrame(rows)
-    train, rest = train_test_split(frame, test_size=0.2, stratify=frame["label"], random_state=42)
-    val, test = train_test_split(rest, test_size=0.5, stratify=rest["label"], random_state=42)
-    (root / "splits").mkdir()
-    for name, part in (("train", train), ("val", val), ("test", test)):
-        part.to_csv(root / "splits" / f"{name}.csv", index=False)
-    (root / "classes.json").write_text(json.dumps({"classes": [str(i) for i in range(10)]}))
-    return root / "splits", root / "classes.json"
-
-
-def fashion_mnist_splits(
-    folder: Path, val_share: float, train_images: int | None, seed: int
-) -> tuple[LabelledImages, LabelledImages, list[str]]:
-    """The official training set stratified into train and ``val_share`` val, in memory;
-    with ``train_images`` a stratified subset of that many, val cut in the same proportion."""
-    source = fashion_mnist_source(folder)
-    index = {name: i for i, name in enumerate(source.classes)}
-    official = [c for c in source.candidates if c.source_split != "test"]
-    images = np.stack([c.pixels for c in official if c.pixels is not None])
-    labels = np.array([index[str(c.label)] for c in official], dtype=np.int64)
-    train, val = train_test_split(
-        np.arange(len(labels)), test_size=val_share, stratify=labels, random_state=seed
-    )
-    if train_images is not None and train_images < len(train):
-        keep_val = max(len(index), round(train_images * val_share / (1 - val_share)))
-        train = train_test_split(
-            train, train_size=train_images, stratify=labels[train], random_state=seed
-        )[0]
-        val = train_test_split(val, train_size=keep_val, stratify=labels[val], random_state=seed)[0]
-    return (
-        LabelledImages(images[train], labels[train]),
-        LabelledImages(images[val], labels[val]),
-        source.classes,
-    )
 
 
 @dataclass(frozen=True)
@@ -274,20 +221,6 @@ def data_factory(args: argparse.Namespace, params: Params, folder: Path) -> Data
     )  # fmt: skip
 
 
-def cpu_description() -> str:
-    """The CPU model, the flags that decide bf16 speed, and torch's CPU capability."""
-    model, flags = platform.processor() or "unknown CPU", set()
-    cpuinfo = Path("/proc/cpuinfo")
-    for line in cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []:
-        key, _, value = line.partition(":")
-        if key.strip() == "model name":
-            model = value.strip()
-        elif key.strip() == "flags":
-            flags = set(value.split())
-    marks = ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in CPU_FLAGS)
-    return f"{model} ({marks}); torch CPU capability {torch.backends.cpu.get_cpu_capability()}"
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -349,7 +282,9 @@ def report(
     print(f"{name}: model {model.name} width {model.width} depth {model.depth}, "
           f"{len(data.train_labels)} train / {len(data.val_labels)} val images "
           f"{data.image_size}px, batch {train_cfg.batch_size}, {epochs} epochs")  # fmt: skip
-    print(f"CPU {cpu_description()}")
+    print(
+        f"CPU {cpu_description()}; torch CPU capability {torch.backends.cpu.get_cpu_capability()}"
+    )
     print(f"accelerator {train_cfg.accelerator} ({device_name(train_cfg.accelerator)}), "
           f"precision {train_cfg.precision} -> {precision}, {torch.get_num_threads()} thread(s), "
           f"torch {torch.__version__}, lightning {lightning.__version__}")  # fmt: skip

@@ -1,0 +1,62 @@
+"""The benchmarks' data: the digits as the split stage leaves them, and Fashion-MNIST in
+memory (no PNGs), both made from what the packages ship."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from sklearn.model_selection import train_test_split
+
+from imgclf.data.sources import fashion_mnist_source
+from imgclf.data.split_images import LabelledImages
+
+
+def digits_splits(root: Path) -> tuple[Path, Path]:
+    """scikit-learn's digits as PNGs + stratified 80/10/10 split CSVs, like ingest + split."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    rows = []
+    for index, (image, label) in enumerate(zip(digits.images, digits.target, strict=True)):
+        path = root / "images" / str(label) / f"{index:05d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.round(image * 255 / 16).astype(np.uint8)).save(path)
+        rows.append({"path": str(path), "label": str(label), "sha256": str(index)})
+    frame = pd.DataFrame(rows)
+    train, rest = train_test_split(frame, test_size=0.2, stratify=frame["label"], random_state=42)
+    val, test = train_test_split(rest, test_size=0.5, stratify=rest["label"], random_state=42)
+    (root / "splits").mkdir()
+    for name, part in (("train", train), ("val", val), ("test", test)):
+        part.to_csv(root / "splits" / f"{name}.csv", index=False)
+    (root / "classes.json").write_text(json.dumps({"classes": [str(i) for i in range(10)]}))
+    return root / "splits", root / "classes.json"
+
+
+def fashion_mnist_splits(
+    folder: Path, val_share: float, train_images: int | None, seed: int
+) -> tuple[LabelledImages, LabelledImages, list[str]]:
+    """The official training set stratified into train and ``val_share`` val, in memory;
+    with ``train_images`` a stratified subset of that many, val cut in the same proportion."""
+    source = fashion_mnist_source(folder)
+    index = {name: i for i, name in enumerate(source.classes)}
+    official = [c for c in source.candidates if c.source_split != "test"]
+    images = np.stack([c.pixels for c in official if c.pixels is not None])
+    labels = np.array([index[str(c.label)] for c in official], dtype=np.int64)
+    train, val = train_test_split(
+        np.arange(len(labels)), test_size=val_share, stratify=labels, random_state=seed
+    )
+    if train_images is not None and train_images < len(train):
+        keep_val = max(len(index), round(train_images * val_share / (1 - val_share)))
+        train = train_test_split(
+            train, train_size=train_images, stratify=labels[train], random_state=seed
+        )[0]
+        val = train_test_split(val, train_size=keep_val, stratify=labels[val], random_state=seed)[0]
+    return (
+        LabelledImages(images[train], labels[train]),
+        LabelledImages(images[val], labels[val]),
+        source.classes,
+    )

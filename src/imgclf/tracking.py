@@ -6,23 +6,39 @@
 * Every stage run carries the same tags: git commit, DVC stage name, params hash and
   data manifest hash, so any run can be traced back to the exact inputs; and the CPU it
   ran on, with its peak resident memory as the metric ``peak_rss_mib``, since the speed and
-  the bits of a trained model depend on the machine.
+  the bits of a trained model depend on the machine; and the host and process id, so that the
+  next run of the stage can tell a run left RUNNING by a killed process (and mark it KILLED).
+* A tracking server is asked for ``/health`` once, before anything else, so an unreachable
+  one fails the stage at once with one line instead of after MLflow's retries.
+* Credentials never travel inside the URI given to MLflow (it prints and logs that URI):
+  the stage moves them to MLflow's own username and password variables.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import platform
 import resource
+import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import mlflow
+import requests
+from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
+from mlflow.utils.credentials import get_default_host_creds
+from mlflow.utils.rest_utils import http_request
 
+from imgclf.errors import UserError
 from imgclf.fingerprint import file_sha256
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
@@ -31,6 +47,8 @@ TAG_GIT_COMMIT = "mlflow.source.git.commit"
 TAG_PARAMS_HASH = "imgclf.params_hash"
 TAG_MANIFEST_HASH = "imgclf.manifest_sha256"
 TAG_CPU = "imgclf.cpu"
+TAG_HOST = "imgclf.host"
+TAG_PID = "imgclf.pid"
 METRIC_PEAK_RSS = "peak_rss_mib"
 # The CPU features that decide which kernels (and so which speed and which bits) run.
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
@@ -38,14 +56,101 @@ CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
 
 
-def configure(tracking_uri: str | None, experiment: str) -> None:
-    """Point MLflow at ``tracking_uri`` (or the local default) and select ``experiment``."""
-    mlflow.set_tracking_uri(tracking_uri or DEFAULT_TRACKING_URI)
+def configure(
+    tracking_uri: str | None, experiment: str, *, timeout_s: float = 15, shown_as: str = ""
+) -> str:
+    """Point MLflow at ``tracking_uri`` (or the local default) and select ``experiment``;
+    return its id.
+
+    A tracking server must answer ``/health`` within ``timeout_s``, else a
+    :class:`UserError` names it as ``shown_as`` (the URI with its password masked).
+    """
+    uri = tracking_uri or DEFAULT_TRACKING_URI
+    if urlsplit(uri).scheme in ("http", "https"):
+        check_server(uri, timeout_s, shown_as or mask_password(uri))
+    mlflow.set_tracking_uri(uri)
     found = mlflow.set_experiment(experiment)
     if TAG_EXPERIMENT_KIND not in found.tags:
         mlflow.MlflowClient().set_experiment_tag(
             found.experiment_id, TAG_EXPERIMENT_KIND, "custom_model_development"
         )
+    return str(found.experiment_id)
+
+
+def check_server(uri: str, timeout_s: float, shown_as: str) -> None:
+    """Raise :class:`UserError` unless the tracking server at ``uri`` answers ``GET /health``
+    within ``timeout_s``, asked once, through MLflow's own HTTP client (its TLS settings)."""
+    try:
+        response = http_request(
+            get_default_host_creds(uri), "/health", "GET",
+            max_retries=0, backoff_factor=0, timeout=timeout_s, raise_on_status=False,
+        )  # fmt: skip
+    except MlflowException as exc:
+        # With no retries urllib3 reports a read timeout as a connection error.
+        timed_out = isinstance(exc.__cause__, requests.exceptions.Timeout)
+        if timed_out or "timed out" in str(exc).lower():
+            reason = f"no answer within {timeout_s:g} s"
+        elif "refused" in str(exc).lower():
+            reason = "connection refused"
+        else:
+            reason = "cannot connect"
+    else:
+        if response.status_code == 200:
+            return
+        reason = f"GET /health answered HTTP {response.status_code}, not an MLflow server's OK"
+    raise UserError(
+        f"MLflow tracking server {shown_as}: {reason}; check that the server is running and "
+        "that MLFLOW_TRACKING_URI names it (MLFLOW_HTTP_REQUEST_TIMEOUT sets the wait)"
+    )
+
+
+def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
+    """``http://me:secret@host:5000`` -> ``("http://host:5000", "me", "secret")``: MLflow
+    prints its tracking URI after every run, so credentials go to it another way. Other
+    URIs come back unchanged, with ``None`` twice."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or parts.username is None:
+        return uri, None, None
+    host = parts.netloc.rpartition("@")[2]
+    password = None if parts.password is None else unquote(parts.password)
+    return urlunsplit(parts._replace(netloc=host)), unquote(parts.username), password
+
+
+def end_stale_runs(
+    experiment_id: str, stage: str, host: str, is_alive: Callable[[int], bool]
+) -> list[str]:
+    """Mark KILLED the runs of ``stage`` still RUNNING that a process on ``host`` started
+    and that is gone (``kill -9``, power loss); return their ids. Runs of other hosts, or of
+    a process still alive, are left alone: they may be running right now."""
+    client = mlflow.MlflowClient()
+    running = client.search_runs(
+        [experiment_id],
+        filter_string=(
+            f"tags.`{TAG_STAGE}` = '{stage}' AND tags.`{TAG_HOST}` = '{host}' "
+            "AND attributes.status = 'RUNNING'"
+        ),
+        max_results=1000,
+    )
+    stale = [
+        run.info.run_id
+        for run in running
+        if run.data.tags.get(TAG_PID, "").isdigit() and not is_alive(int(run.data.tags[TAG_PID]))
+    ]
+    for run_id in stale:
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+        log.warning("MLflow run %s of stage %s: its process is gone; marked KILLED", run_id, stage)
+    return stale
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with id ``pid`` exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def git_commit(cwd: str | Path = ".") -> str:
@@ -70,9 +175,8 @@ def stage_tags(stage: str, params_hash: str, manifest: str | Path | None) -> dic
 @contextlib.contextmanager
 def stage_run(stage: str, tags: dict[str, str], **start_kwargs: Any) -> Iterator[mlflow.ActiveRun]:
     """Open the MLflow run of one stage, named after it and tagged with ``tags``."""
-    with mlflow.start_run(
-        run_name=stage, tags={TAG_CPU: cpu_description(), **tags}, **start_kwargs
-    ) as run:
+    own = {TAG_CPU: cpu_description(), TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid())}
+    with mlflow.start_run(run_name=stage, tags={**own, **tags}, **start_kwargs) as run:
         yield run
         mlflow.log_metric(METRIC_PEAK_RSS, peak_rss_mib())
 

@@ -14,12 +14,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 PositiveInt = Annotated[int, Field(gt=0)]
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+# Lightning's accelerators (AcceleratorRegistry, plus its aliases gpu and auto); a test keeps
+# the list in step with the installed Lightning without importing it for every stage.
+Accelerator = Literal["cpu", "gpu", "cuda", "mps", "tpu", "auto"]
+# seed_everything (and NumPy's generators) take a seed in the unsigned 32-bit range.
+MAX_SEED = 2**32 - 1
 
 
 class Section(BaseModel):
     """Base for every params section: unknown keys are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan pass every bound (nan compares false both ways): refuse them outright.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataConfig(Section):
@@ -112,7 +118,7 @@ class TrainConfig(Section):
     patience: PositiveInt = 8
     monitor: Literal["val_loss", "val_acc"] = "val_loss"
     precision: Literal["32", "16-mixed", "bf16-mixed", "auto"] = "32"
-    accelerator: str = "cpu"
+    accelerator: Accelerator = "cpu"
     devices: int | str = 1
     strategy: str = "auto"
     num_nodes: PositiveInt = 1
@@ -129,6 +135,21 @@ class TrainConfig(Section):
                 "the same command again)"
             )
         return strategy
+
+    @field_validator("devices")
+    @classmethod
+    def _devices_lightning_takes(cls, devices: int | str) -> int | str:
+        # Lightning's forms: a count (-1: every device), "auto", or GPU indices "0,2".
+        if isinstance(devices, int):
+            valid = devices == -1 or devices >= 1
+        else:
+            valid = devices == "auto" or re.fullmatch(r"-1|\d+(,\d+)*,?", devices) is not None
+        if not valid:
+            raise ValueError(
+                "expected a device count >= 1, -1 (every device), 'auto', "
+                "or device indices such as '0,1'"
+            )
+        return devices
 
 
 class SearchDimension(Section):
@@ -178,6 +199,8 @@ class TuneConfig(Section):
     def _space_keys_are_params(
         cls, space: dict[str, SearchDimension]
     ) -> dict[str, SearchDimension]:
+        if not space:
+            raise ValueError("expected at least one dimension to search, got none")
         for key in space:
             section, _, name = key.partition(".")
             fields = _TUNABLE_SECTIONS.get(section)
@@ -190,6 +213,15 @@ class TuneConfig(Section):
                 "augment.transforms.<name or index>.args.<argument> parameter"
             )
         return space
+
+    @model_validator(mode="after")
+    def _heartbeat_within_grace(self) -> TuneConfig:
+        if self.heartbeat_interval_s >= self.grace_period_s:
+            raise ValueError(
+                f"tune.heartbeat_interval_s ({self.heartbeat_interval_s}) must be less than "
+                f"tune.grace_period_s ({self.grace_period_s}), or live trials look dead"
+            )
+        return self
 
 
 _TUNABLE_SECTIONS: dict[str, Any] = {
@@ -210,9 +242,16 @@ class EvaluateConfig(Section):
 class MlflowConfig(Section):
     experiment: str = "imgclf"
 
+    @field_validator("experiment")
+    @classmethod
+    def _names_an_experiment(cls, experiment: str) -> str:
+        if not experiment.strip():
+            raise ValueError("expected an experiment name, got an empty one")
+        return experiment
+
 
 class Params(Section):
-    seed: Annotated[int, Field(ge=0)] = 42
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 42
     data: DataConfig = Field(default_factory=DataConfig)
     validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
     split: SplitConfig = Field(default_factory=SplitConfig)

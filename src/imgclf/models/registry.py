@@ -13,7 +13,7 @@ from imgclf.models.cnn import build_cnn
 from imgclf.models.mlp import build_mlp
 from imgclf.models.resnet import build_resnet
 from imgclf.models.spec import ModelSpec
-from imgclf.models.timm_net import build_timm
+from imgclf.models.timm_net import build_timm, check_timm_architecture
 from imgclf.models.vgg import build_vgg
 
 Builder = Callable[[int, int, int, int, int, float], nn.Module]
@@ -45,11 +45,12 @@ def auto_depth(image_size: int) -> int:
 
 
 def check_architecture(name: str) -> None:
-    """Raise :class:`ParamError` unless ``name`` is a built-in network or ``timm:<name>``.
-
-    Whether timm has that architecture is checked when the network is built.
-    """
-    if name in BUILT_IN or re.fullmatch(rf"{TIMM_PREFIX}[\w.\-]+", name):
+    """Raise :class:`ParamError` unless ``name`` is a built-in network or ``timm:<name>``
+    of an architecture timm has."""
+    if name in BUILT_IN:
+        return
+    if re.fullmatch(rf"{TIMM_PREFIX}[\w.\-]+", name):
+        check_timm_architecture(name.removeprefix(TIMM_PREFIX))
         return
     known = ", ".join([*BUILT_IN, f"{TIMM_PREFIX}<architecture>"])
     raise ParamError(f"model.name = {name!r}: expected one of {known}")

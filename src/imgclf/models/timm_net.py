@@ -33,14 +33,20 @@ class TimmClassifier(nn.Module):
         return self.model(images)
 
 
-def build_timm(
-    name: str, in_channels: int, num_classes: int, image_size: int, dropout: float
-) -> TimmClassifier:
-    """``timm.create_model(name, pretrained=False)`` sized to the data's channels and classes."""
+def check_timm_architecture(name: str) -> None:
+    """Raise :class:`ParamError` unless timm has the architecture ``name`` (its own list,
+    nothing downloaded)."""
     if name not in timm.list_models():
         raise ParamError(
             f"model.name = 'timm:{name}': timm has no such architecture; see timm.list_models()"
         )
+
+
+def build_timm(
+    name: str, in_channels: int, num_classes: int, image_size: int, dropout: float
+) -> TimmClassifier:
+    """``timm.create_model(name, pretrained=False)`` sized to the data's channels and classes."""
+    check_timm_architecture(name)
     kwargs: dict[str, Any] = {
         "pretrained": False,
         "in_chans": in_channels,

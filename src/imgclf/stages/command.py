@@ -12,9 +12,10 @@ import argparse
 import contextlib
 import logging
 import os
+import socket
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 
 import mlflow
@@ -25,6 +26,14 @@ from imgclf.errors import ParamError, UserError
 from imgclf.fingerprint import params_hash
 
 log = logging.getLogger("imgclf")
+
+# MLflow's client retries a failed request 7 times with backoff (about 4 minutes) and waits
+# 120 s for each answer: a stage pointed at a wrong or dead server would sit that long before
+# a traceback. A user's own value of either variable wins.
+MLFLOW_CLIENT_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+}
 
 
 def configure_logging() -> None:
@@ -92,8 +101,37 @@ def tracked_run(
     stage: str, params: Params, manifest: str | Path | None = None
 ) -> Iterator[mlflow.ActiveRun]:
     """Open this stage's MLflow run: tracking URI from ``MLFLOW_TRACKING_URI`` or the
-    local default, the project's experiment, and the standard tags."""
-    tracking.configure(os.environ.get("MLFLOW_TRACKING_URI"), params.mlflow.experiment)
+    local default, the project's experiment, and the standard tags. Runs of this stage
+    left RUNNING by a killed process on this machine are marked KILLED first."""
+    uri, shown_as, timeout_s = tracking_settings(os.environ)
+    experiment_id = tracking.configure(
+        uri, params.mlflow.experiment, timeout_s=timeout_s, shown_as=shown_as
+    )
+    tracking.end_stale_runs(experiment_id, stage, socket.gethostname(), tracking.process_alive)
     tags = tracking.stage_tags(stage, params_hash(params), manifest)
     with tracking.stage_run(stage, tags) as run:
         yield run
+
+
+def tracking_settings(environ: MutableMapping[str, str]) -> tuple[str | None, str, float]:
+    """The tracking URI to give MLflow, how to show it, and how long to wait for its server.
+
+    Sets :data:`MLFLOW_CLIENT_DEFAULTS` where ``environ`` has no value, and moves a user and
+    password out of the URI into ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``,
+    where MLflow's client (and a tune stage's worker processes) read them.
+    """
+    for name, value in MLFLOW_CLIENT_DEFAULTS.items():
+        environ.setdefault(name, value)
+    timeout = environ["MLFLOW_HTTP_REQUEST_TIMEOUT"]
+    if not timeout.isdigit() or int(timeout) == 0:
+        raise UserError(f"MLFLOW_HTTP_REQUEST_TIMEOUT = {timeout!r}: expected whole seconds > 0")
+    given = environ.get("MLFLOW_TRACKING_URI")
+    if not given:
+        return None, "", float(timeout)
+    uri, username, password = tracking.split_credentials(given)
+    if username is not None:
+        environ["MLFLOW_TRACKING_USERNAME"] = username
+        if password is not None:
+            environ["MLFLOW_TRACKING_PASSWORD"] = password
+        environ["MLFLOW_TRACKING_URI"] = uri
+    return uri, tracking.mask_password(given), float(timeout)

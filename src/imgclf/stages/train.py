@@ -26,7 +26,7 @@ from imgclf.models.registry import check_architecture
 from imgclf.serving.onnx_export import export_onnx
 from imgclf.stages.command import base_parser, run_stage, tracked_run
 from imgclf.training.best_params import apply_best_params
-from imgclf.training.processes import launch_rank
+from imgclf.training.processes import launch_rank, rendezvous_defaults
 from imgclf.training.resume import fit_resumable
 
 log = logging.getLogger("imgclf.train")
@@ -76,6 +76,7 @@ def run_train(untuned: Params, paths: TrainPaths, progress_bar: bool = False) ->
         num_workers=params.train.num_workers, seed=params.seed,
     )  # fmt: skip
     inputs = [paths.splits / "train.csv", paths.splits / "val.csv", paths.classes, paths.augment]
+    os.environ.update(rendezvous_defaults(params.train, os.environ))
     if launch_rank(params.train) != 0:
         # Lightning runs this command again per ddp process; rank 0 logs and writes.
         fit_resumable(params, data, paths.checkpoints, inputs, enable_progress_bar=False)

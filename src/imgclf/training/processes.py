@@ -10,6 +10,7 @@ Trainer starts, which is when a stage has to decide.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import torch
 
@@ -41,3 +42,12 @@ def one_device_per_trial(train: TrainConfig, worker: int) -> TrainConfig:
     else:
         devices = 1
     return train.model_copy(update={"devices": devices, "strategy": "auto", "num_nodes": 1})
+
+
+def rendezvous_defaults(train: TrainConfig, environ: Mapping[str, str]) -> dict[str, str]:
+    """Environment a single-node ``ddp`` run should add: its processes meet on loopback
+    (``MASTER_ADDR=127.0.0.1``) unless the user chose an address. Several nodes need a
+    routable one, which the launcher or the user sets."""
+    if train.strategy.startswith("ddp") and train.num_nodes == 1 and "MASTER_ADDR" not in environ:
+        return {"MASTER_ADDR": "127.0.0.1"}
+    return {}

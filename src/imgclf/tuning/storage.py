@@ -15,7 +15,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import optuna
 import sqlalchemy.exc
@@ -28,6 +28,9 @@ from imgclf.tracking import mask_password
 log = logging.getLogger(__name__)
 
 MAX_RETRY = 1
+# libpq's and the MySQL drivers' connect_timeout: without one, a host that never answers
+# holds a worker for the kernel's TCP timeout (minutes) before the first trial.
+CONNECT_TIMEOUT_S = 10
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,15 @@ def resolve_storage(
 
 
 def open_storage(
-    spec: StorageSpec, *, heartbeat_interval_s: int, grace_period_s: int, attempts: int = 6
+    spec: StorageSpec,
+    *,
+    heartbeat_interval_s: int,
+    grace_period_s: int,
+    attempts: int = 6,
+    connect_timeout_s: int = CONNECT_TIMEOUT_S,
 ) -> optuna.storages.BaseStorage:
-    """Open ``spec``; RDB storages get heartbeats and at most one retry of a stale trial.
+    """Open ``spec``; RDB storages get heartbeats and at most one retry of a stale trial,
+    and a server database gives up connecting after ``connect_timeout_s``.
 
     Workers starting at once on a fresh database race on creating Optuna's tables (PostgreSQL
     answers the loser with a unique violation on its catalog); the loser retries after a
@@ -94,7 +103,7 @@ def open_storage(
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return RDBStorage(
                     spec.location,
-                    engine_kwargs={"pool_pre_ping": True},
+                    engine_kwargs=_engine_kwargs(spec.location, connect_timeout_s),
                     heartbeat_interval=heartbeat_interval_s,
                     grace_period=grace_period_s,
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
@@ -111,6 +120,7 @@ def open_storage(
                 attempt == attempts
                 or "could not connect" in str(exc)
                 or "Connection refused" in str(exc)
+                or "timeout expired" in str(exc)
             ):
                 reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
                 raise UserError(
@@ -122,6 +132,13 @@ def open_storage(
             log.info("storage set-up raced with another worker (%s); retrying", type(exc).__name__)
         time.sleep(random.uniform(0.1, 0.5) * attempt)
     raise AssertionError("unreachable")
+
+
+def _engine_kwargs(url: str, connect_timeout_s: int) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith(("postgresql", "mysql")):
+        kwargs["connect_args"] = {"connect_timeout": connect_timeout_s}
+    return kwargs
 
 
 def retry_callback() -> RetryHeartbeatStaleTrialCallback:

@@ -3,7 +3,9 @@
 
 MLflow's own registry aliases carry the decision (``models:/<name>@champion`` is what
 ``mlflow models serve`` loads); each version keeps the figure it was judged on as a tag
-(``imgclf.metric.<name>``) so the next comparison needs no run lookup.
+(``imgclf.metric.<name>``) so the next comparison needs no run lookup. Moving the alias
+is compare-and-set (:func:`claim_champion`), so two evaluates finishing together leave the
+better of them champion.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ log = logging.getLogger(__name__)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 METRIC_TAG_PREFIX = "imgclf.metric."
+# The champion a version beat when it claimed the alias (compare-and-set, claim_champion).
+BEAT_TAG = "imgclf.claimed_over"
+NO_CHAMPION = "none"
 
 
 @dataclass(frozen=True)
@@ -84,12 +89,12 @@ def promote_if_better(
 
     It becomes ``champion`` when there is none or when ``value`` strictly beats the
     champion's (higher is better, except for the metrics in ``LOWER_IS_BETTER``); a tie or
-    a worse value keeps the champion and gives the new version ``challenger``.
+    a worse value keeps the champion and gives the new version ``challenger``. The move is
+    compare-and-set (:func:`claim_champion`): a concurrent evaluate cannot leave the worse
+    of two winners holding the alias.
     """
-    client.set_model_version_tag(
-        model_name, version, METRIC_TAG_PREFIX + metric, repr(float(value))
-    )
-    champion = _current_champion(client, model_name)
+    record_figure(client, model_name, version, metric, value)
+    champion = current_champion(client, model_name)
     champion_value = (
         None if champion is None else _version_metric(client, model_name, champion, metric)
     )
@@ -100,8 +105,12 @@ def promote_if_better(
         or champion_value is None
         or is_better(metric, value, champion_value)
     )
-    alias = CHAMPION if promote else CHALLENGER
-    client.set_registered_model_alias(model_name, alias, version)
+    alias = CHALLENGER
+    if promote:
+        holder = claim_champion(client, model_name, version, metric, champion)
+        alias = CHAMPION if holder == version else CHALLENGER
+    if alias == CHALLENGER:
+        client.set_registered_model_alias(model_name, CHALLENGER, version)
     decision = PromotionDecision(
         model_name=model_name,
         version=version,
@@ -116,7 +125,72 @@ def promote_if_better(
     return decision
 
 
-def _current_champion(client: MlflowClient, model_name: str) -> str | None:
+def record_figure(
+    client: MlflowClient, model_name: str, version: str, metric: str, value: float
+) -> None:
+    """Tag ``version`` with the figure it was judged on (``imgclf.metric.<metric>``)."""
+    client.set_model_version_tag(
+        model_name, version, METRIC_TAG_PREFIX + metric, repr(float(value))
+    )
+
+
+def claim_champion(
+    client: MlflowClient,
+    model_name: str,
+    version: str,
+    metric: str,
+    beaten: str | None,
+    max_rounds: int = 10,
+) -> str:
+    """Move ``champion`` to ``version``, which beat version ``beaten`` (None: there was no
+    champion), and return the version that holds the alias once the dust settles.
+
+    MLflow has no compare-and-set on aliases, so two evaluates that both beat the same
+    champion would each move the alias and the last writer would win, better or not.
+    Each claimant therefore tags itself with the champion it beat before it moves the
+    alias, then re-reads: among the claimants over the same champion the best figure
+    (``imgclf.metric.<metric>``; the older version on a tie) must hold the alias, and any
+    claimant that sees otherwise sets it right. Every claimant ends with that check, so
+    the last one to act leaves the best claimant in place. A champion that is neither the
+    beaten version nor a rival claimant was moved on by a later, sequential decision and
+    is left alone.
+    """
+    client.set_model_version_tag(model_name, version, BEAT_TAG, beaten or NO_CHAMPION)
+    client.set_registered_model_alias(model_name, CHAMPION, version)
+    for _ in range(max_rounds):
+        holder = current_champion(client, model_name) or version
+        rivals = _claimants(client, model_name, beaten or NO_CHAMPION, metric)
+        if holder not in {*rivals, beaten}:
+            return holder
+        best = _best_claimant(rivals, metric)
+        if holder == best:
+            return best
+        log.info("registry: a concurrent evaluate moved @champion to v%s; v%s is better",
+                 holder, best)  # fmt: skip
+        client.set_registered_model_alias(model_name, CHAMPION, best)
+    return current_champion(client, model_name) or version
+
+
+def _claimants(client: MlflowClient, model_name: str, beaten: str, metric: str) -> dict[str, float]:
+    """Versions that claimed the alias over ``beaten``, with the figure each was judged on."""
+    claimants = {}
+    for mv in client.search_model_versions(f"name = '{model_name}'"):
+        figure = mv.tags.get(METRIC_TAG_PREFIX + metric)
+        if mv.tags.get(BEAT_TAG) == beaten and figure is not None:
+            claimants[str(mv.version)] = float(figure)
+    return claimants
+
+
+def _best_claimant(claimants: dict[str, float], metric: str) -> str:
+    best = min(claimants, key=int)
+    for version in sorted(claimants, key=int):
+        if is_better(metric, claimants[version], claimants[best]):
+            best = version
+    return best
+
+
+def current_champion(client: MlflowClient, model_name: str) -> str | None:
+    """The version that holds ``champion`` now (None: no champion yet)."""
     try:
         return str(client.get_model_version_by_alias(model_name, CHAMPION).version)
     except MlflowException:

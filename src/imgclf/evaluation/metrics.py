@@ -8,7 +8,7 @@ those libraries document.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,10 +17,20 @@ from sklearn import metrics as skm
 from sklearn.preprocessing import label_binarize
 from torchmetrics.functional.classification import multiclass_calibration_error
 
+from imgclf.evaluation.significance import recall_intervals
+
 # Metrics for which a smaller value is better (the registry compares accordingly).
 LOWER_IS_BETTER = frozenset({"log_loss", "ece"})
 
-PER_CLASS_COLUMNS = ["class", "precision", "recall", "f1", "support"]
+PER_CLASS_COLUMNS = [
+    "class",
+    "precision",
+    "recall",
+    "recall_ci95_low",  # Wilson interval: how little a small class's recall says
+    "recall_ci95_high",
+    "f1",
+    "support",
+]
 
 # The keys classification_metrics returns, in order.
 METRIC_NAMES = (
@@ -103,16 +113,20 @@ def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, n_bins: in
 def per_class_table(
     y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]
 ) -> pd.DataFrame:
-    """Precision, recall, F1 and support of every class, one row each, in label order."""
+    """Precision, recall (with its Wilson 95% interval), F1 and support of every class, one
+    row each, in label order."""
     labels = np.arange(len(class_names))
     precision, recall, f1, support = skm.precision_recall_fscore_support(
         y_true, y_pred, labels=labels, average=None, zero_division=0
     )
+    recall_low, recall_high = recall_intervals(y_true, y_pred, len(class_names))
     return pd.DataFrame(
         {
             "class": list(class_names),
             "precision": precision,
             "recall": recall,
+            "recall_ci95_low": recall_low,
+            "recall_ci95_high": recall_high,
             "f1": f1,
             "support": support.astype(int),
         },
@@ -123,6 +137,16 @@ def per_class_table(
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """C x C counts: row = true class, column = predicted class."""
     return skm.confusion_matrix(y_true, y_pred, labels=np.arange(n_classes))
+
+
+def metric_function(name: str, ece_bins: int = 15) -> Callable[[np.ndarray, np.ndarray], float]:
+    """``(y_true, probs) -> value`` of one :data:`METRIC_NAMES` key, as
+    :func:`classification_metrics` computes it (for paired resampling)."""
+
+    def value(y_true: np.ndarray, probs: np.ndarray) -> float:
+        return classification_metrics(y_true, probs, ece_bins)[name]
+
+    return value
 
 
 def is_better(metric: str, new: float, old: float) -> bool:

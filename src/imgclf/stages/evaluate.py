@@ -46,7 +46,8 @@ def run_evaluate(params: Params, paths: EvaluatePaths) -> None:
     classifier = InferenceClassifier(
         loaded.net, loaded.spec, ImageSettings.for_spec(loaded.spec, params.data)
     )
-    test = load_split_images(read_split(paths.splits / "test.csv"), classes, "test")
+    test_rows = read_split(paths.splits / "test.csv")
+    test = load_split_images(test_rows, classes, "test")
     train = (
         load_split_images(read_split(paths.splits / "train.csv"), classes, "train")
         if cfg.baseline
@@ -57,17 +58,34 @@ def run_evaluate(params: Params, paths: EvaluatePaths) -> None:
         evaluation = evaluate_model(
             classifier, test, cfg, paths.onnx if cfg.onnx_check else None, train, params.seed
         )
-        outputs = write_evaluation_outputs(evaluation, test.images, paths.outputs)
+        outputs = write_evaluation_outputs(evaluation, test.images, test_rows, paths.outputs)
         shown = ", ".join(
             f"{k}={evaluation.metrics[k]:.4f}"
             for k in ("accuracy", "f1_macro", "baseline_accuracy")
             if k in evaluation.metrics
         )
+        shown += _interval_words(evaluation.metrics)
         log.info("test split (%d images): %s", len(test.labels), shown)
         decision = publish_evaluation(
             evaluation, classifier, test.images[0], outputs, cfg.model_name, cfg.promote_metric
         )
         print(f"registry: {decision.describe()}")
+
+
+def _interval_words(metrics: dict[str, float]) -> str:
+    """`` (accuracy 95% CI 0.95-0.99; vs baseline -1.1 points, CI -3.4 to +1.1, McNemar
+    p = 0.69)``: how much the figures say."""
+    words = (
+        f" (accuracy 95% CI {metrics['accuracy_ci95_low']:.4f}-{metrics['accuracy_ci95_high']:.4f}"
+    )
+    if "baseline_delta" in metrics:
+        words += (
+            f"; vs baseline {100 * metrics['baseline_delta']:+.1f} points, CI "
+            f"{100 * metrics['baseline_delta_ci95_low']:+.1f} to "
+            f"{100 * metrics['baseline_delta_ci95_high']:+.1f}, McNemar p = "
+            f"{metrics['baseline_p_value']:.2g}"
+        )
+    return words + ")"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("--confusion-normalized-png", "where to write the row-normalised confusion matrix"),
         ("--curves-png", "where to write the ROC and precision-recall curves (PNG)"),
         ("--misclassified-png", "where to write the grid of misclassified images (PNG)"),
+        ("--predictions", "where to write one row per test image (CSV)"),
+        ("--calibration-png", "where to write the reliability diagram (PNG)"),
     ):
         parser.add_argument(flag, required=True, type=Path, help=what)
     parser.add_argument("--manifest", type=Path, help="data manifest (its hash tags the run)")
@@ -92,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     outputs = EvaluationPaths(
         args.metrics, args.plots, args.per_class, args.confusion_png,
         args.confusion_normalized_png, args.curves_png, args.misclassified_png,
+        args.predictions, args.calibration_png,
     )  # fmt: skip
     paths = EvaluatePaths(args.splits, args.classes, args.model, args.onnx, args.manifest, outputs)
     return run_stage(args.params, lambda params: run_evaluate(params, paths))

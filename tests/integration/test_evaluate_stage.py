@@ -67,7 +67,7 @@ def test_evaluate_writes_outputs_logs_run_and_registers_champion(project, capsys
     assert {"recall_ci95_low", "recall_ci95_high"} <= set(
         pd.read_csv(root / "reports" / "per_class.csv").columns
     )
-    assert "@champion" in capsys.readouterr().out
+    assert "no champion yet, v1 is champion" in capsys.readouterr().out
 
     client = MlflowClient()
     version = client.get_model_version_by_alias("tiny", "champion")

@@ -1,4 +1,5 @@
-"""The registry alias rules: champion moves only to a strictly better version."""
+"""The registry alias rules: champion moves only to a strictly better version, and two
+versions claiming it at once leave the better one holding it."""
 
 from __future__ import annotations
 
@@ -10,10 +11,8 @@ import pytest
 from mlflow import MlflowClient
 
 from imgclf.evaluation import registry
+from imgclf.evaluation.promotion import CHALLENGER, CHAMPION, PromotionDecision
 from imgclf.evaluation.registry import (
-    CHALLENGER,
-    CHAMPION,
-    PromotionDecision,
     claim_champion,
     promote_if_better,
     record_figure,
@@ -70,7 +69,7 @@ def test_champion_moves_on_better_stays_on_worse_and_on_tie(client, name, tmp_pa
     worse = _evaluate(client, name, tmp_path, 0.93)
     assert not worse.promoted and worse.alias == CHALLENGER
     assert (_alias(client, name, CHAMPION), _alias(client, name, CHALLENGER)) == ("2", "3")
-    assert "does not beat" in worse.describe() and "0.95" in worse.describe()
+    assert "not better, champion kept" in worse.describe() and "0.950" in worse.describe()
 
     tie = _evaluate(client, name, tmp_path, 0.95)
     assert not tie.promoted
@@ -89,7 +88,7 @@ def test_versions_carry_tags_and_the_judged_figure(client, name, tmp_path):
     tags = client.get_model_version(name, "1").tags
     assert tags["imgclf.params_hash"] == "abc"
     assert float(tags["imgclf.metric.accuracy"]) == 0.9
-    assert "@champion" in tags["imgclf.decision"]
+    assert "champion" in tags["imgclf.decision"]
 
 
 def test_last_writer_of_two_winners_does_not_keep_the_alias_when_worse(client, name, tmp_path):

@@ -73,9 +73,7 @@ def classification_metrics(
         out[f"recall_{average}"] = float(recall)
         out[f"f1_{average}"] = float(f1)
     out["roc_auc_ovr"] = roc_auc_ovr_macro(y_true, probs)
-    # float32 softmax rows sum to 1 only within ~1e-7, which log_loss warns about.
-    rescaled = probs / probs.sum(axis=1, keepdims=True)
-    out["log_loss"] = float(skm.log_loss(y_true, rescaled, labels=labels))
+    out["log_loss"] = _log_loss(y_true, probs)
     out["ece"] = expected_calibration_error(y_true, probs, n_bins=ece_bins)
     out["n_test"] = float(len(y_true))
     return out
@@ -140,13 +138,40 @@ def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
 
 
 def metric_function(name: str, ece_bins: int = 15) -> Callable[[np.ndarray, np.ndarray], float]:
-    """``(y_true, probs) -> value`` of one :data:`METRIC_NAMES` key, as
-    :func:`classification_metrics` computes it (for paired resampling)."""
+    """``(y_true, probs) -> value`` of one :data:`METRIC_NAMES` key (not ``n_test``), as
+    :func:`classification_metrics` computes it but alone, for paired resampling."""
+    if name == "ece":
+        return lambda y_true, probs: expected_calibration_error(y_true, probs, ece_bins)
+    if name == "roc_auc_ovr":
+        return roc_auc_ovr_macro
+    if name == "log_loss":
+        return _log_loss
+    if name == "accuracy":
+        return lambda y_true, probs: float(skm.accuracy_score(y_true, probs.argmax(axis=1)))
+    if name == "balanced_accuracy":
+        return lambda y_true, probs: float(
+            skm.balanced_accuracy_score(y_true, probs.argmax(axis=1))
+        )
+    score, average = name.rsplit("_", 1)
+    position = ("precision", "recall", "f1").index(score)
 
-    def value(y_true: np.ndarray, probs: np.ndarray) -> float:
-        return classification_metrics(y_true, probs, ece_bins)[name]
+    def averaged(y_true: np.ndarray, probs: np.ndarray) -> float:
+        scores = skm.precision_recall_fscore_support(
+            y_true,
+            probs.argmax(axis=1),
+            labels=np.arange(probs.shape[1]),
+            average=average,
+            zero_division=0,
+        )
+        return float(scores[position])
 
-    return value
+    return averaged
+
+
+def _log_loss(y_true: np.ndarray, probs: np.ndarray) -> float:
+    # float32 softmax rows sum to 1 only within ~1e-7, which log_loss warns about.
+    rescaled = probs / probs.sum(axis=1, keepdims=True)
+    return float(skm.log_loss(y_true, rescaled, labels=np.arange(probs.shape[1])))
 
 
 def is_better(metric: str, new: float, old: float) -> bool:

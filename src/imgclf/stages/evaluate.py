@@ -1,5 +1,6 @@
 """evaluate stage: score the trained model on the test split, write metrics.json, DVC plots
-and reports, log everything to MLflow and register the model (champion only if better)."""
+and reports, log everything to MLflow, register the model and score the champion on the
+same test images (champion only if the new model is better, and provably so by default)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlflow import MlflowClient
+
 from imgclf.config import Params
 from imgclf.data.schema import read_classes, read_split
 from imgclf.data.split_images import load_split_images
 from imgclf.errors import StaleArtifactError
+from imgclf.evaluation.champion import sit_champion_exam
 from imgclf.evaluation.outputs import EvaluationPaths, write_evaluation_outputs
 from imgclf.evaluation.publish import publish_evaluation
 from imgclf.evaluation.scoring import check_promote_metric, evaluate_model
@@ -66,8 +70,9 @@ def run_evaluate(params: Params, paths: EvaluatePaths) -> None:
         )
         shown += _interval_words(evaluation.metrics)
         log.info("test split (%d images): %s", len(test.labels), shown)
+        champion = sit_champion_exam(MlflowClient(), cfg.model_name, loaded.spec, test.images)
         decision = publish_evaluation(
-            evaluation, classifier, test.images[0], outputs, cfg.model_name, cfg.promote_metric
+            evaluation, classifier, test.images[0], outputs, cfg, champion
         )
         print(f"registry: {decision.describe()}")
 

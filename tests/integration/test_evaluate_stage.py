@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -28,7 +29,9 @@ def _run(project, *extra: str) -> int:
             "--confusion-png", "reports/confusion_matrix.png",
             "--confusion-normalized-png", "reports/confusion_matrix_normalized.png",
             "--curves-png", "reports/roc_pr_curves.png",
-            "--misclassified-png", "reports/misclassified.png", *extra,
+            "--misclassified-png", "reports/misclassified.png",
+            "--predictions", "reports/predictions.csv",
+            "--calibration-png", "reports/calibration.png", *extra,
         ]
     )  # fmt: skip
 
@@ -44,9 +47,27 @@ def test_evaluate_writes_outputs_logs_run_and_registers_champion(project, capsys
     for name in ("confusion.csv", "per_class.csv", "roc", "pr"):
         assert (root / "plots" / name).exists()
     for name in ("confusion_matrix.png", "confusion_matrix_normalized.png", "per_class.csv",
-                 "roc_pr_curves.png", "misclassified.png"):  # fmt: skip
+                 "roc_pr_curves.png", "misclassified.png", "calibration.png"):  # fmt: skip
         assert (root / "reports" / name).stat().st_size > 0
-    assert "@champion" in capsys.readouterr().out
+    assert metrics["accuracy_ci95_low"] <= metrics["accuracy"] <= metrics["accuracy_ci95_high"]
+    assert metrics["baseline_delta"] == pytest.approx(
+        metrics["accuracy"] - metrics["baseline_accuracy"]
+    )
+    assert 0 <= metrics["baseline_p_value"] <= 1
+    # Every test image has its row, and the figures can be recomputed from the file.
+    predictions = pd.read_csv(root / "reports" / "predictions.csv")
+    test_split = pd.read_csv(root / "data" / "splits" / "test.csv")
+    assert predictions["sha256"].tolist() == test_split["sha256"].tolist()
+    assert (predictions["label"] == predictions["predicted"]).mean() == pytest.approx(
+        metrics["accuracy"]
+    )
+    assert (predictions["label"] == predictions["baseline_predicted"]).mean() == pytest.approx(
+        metrics["baseline_accuracy"]
+    )
+    assert {"recall_ci95_low", "recall_ci95_high"} <= set(
+        pd.read_csv(root / "reports" / "per_class.csv").columns
+    )
+    assert "no champion yet, v1 is champion" in capsys.readouterr().out
 
     client = MlflowClient()
     version = client.get_model_version_by_alias("tiny", "champion")

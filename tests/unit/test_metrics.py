@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from imgclf.evaluation.metrics import (
+    METRIC_NAMES,
     classification_metrics,
     confusion_counts,
     expected_calibration_error,
     is_better,
+    metric_function,
     per_class_table,
 )
 
@@ -92,3 +94,8 @@ def test_per_class_table_and_confusion_counts():
 def test_ties_are_not_better_and_loss_direction_is_respected():
     assert is_better("accuracy", 0.9, 0.8) and not is_better("accuracy", 0.9, 0.9)
     assert is_better("log_loss", 0.1, 0.2) and not is_better("ece", 0.3, 0.2)
+
+
+@pytest.mark.parametrize("name", [n for n in METRIC_NAMES if n != "n_test"])
+def test_each_metric_alone_is_the_value_of_the_full_table(metrics, name):
+    assert metric_function(name)(Y_TRUE, PROBS) == pytest.approx(metrics[name])

@@ -233,6 +233,8 @@ _TUNABLE_SECTIONS: dict[str, Any] = {
 class EvaluateConfig(Section):
     model_name: str = "imgclf-digits"
     promote_metric: str = "accuracy"
+    promote_when: Literal["significant", "better"] = "significant"
+    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
     baseline: bool = True
     baseline_model: Literal["svc", "logistic"] = "svc"
     ece_bins: Annotated[int, Field(ge=2, le=100)] = 15

@@ -8,7 +8,7 @@ those libraries document.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,10 +17,20 @@ from sklearn import metrics as skm
 from sklearn.preprocessing import label_binarize
 from torchmetrics.functional.classification import multiclass_calibration_error
 
+from imgclf.evaluation.significance import recall_intervals
+
 # Metrics for which a smaller value is better (the registry compares accordingly).
 LOWER_IS_BETTER = frozenset({"log_loss", "ece"})
 
-PER_CLASS_COLUMNS = ["class", "precision", "recall", "f1", "support"]
+PER_CLASS_COLUMNS = [
+    "class",
+    "precision",
+    "recall",
+    "recall_ci95_low",  # Wilson interval: how little a small class's recall says
+    "recall_ci95_high",
+    "f1",
+    "support",
+]
 
 # The keys classification_metrics returns, in order.
 METRIC_NAMES = (
@@ -63,9 +73,7 @@ def classification_metrics(
         out[f"recall_{average}"] = float(recall)
         out[f"f1_{average}"] = float(f1)
     out["roc_auc_ovr"] = roc_auc_ovr_macro(y_true, probs)
-    # float32 softmax rows sum to 1 only within ~1e-7, which log_loss warns about.
-    rescaled = probs / probs.sum(axis=1, keepdims=True)
-    out["log_loss"] = float(skm.log_loss(y_true, rescaled, labels=labels))
+    out["log_loss"] = _log_loss(y_true, probs)
     out["ece"] = expected_calibration_error(y_true, probs, n_bins=ece_bins)
     out["n_test"] = float(len(y_true))
     return out
@@ -103,16 +111,20 @@ def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, n_bins: in
 def per_class_table(
     y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]
 ) -> pd.DataFrame:
-    """Precision, recall, F1 and support of every class, one row each, in label order."""
+    """Precision, recall (with its Wilson 95% interval), F1 and support of every class, one
+    row each, in label order."""
     labels = np.arange(len(class_names))
     precision, recall, f1, support = skm.precision_recall_fscore_support(
         y_true, y_pred, labels=labels, average=None, zero_division=0
     )
+    recall_low, recall_high = recall_intervals(y_true, y_pred, len(class_names))
     return pd.DataFrame(
         {
             "class": list(class_names),
             "precision": precision,
             "recall": recall,
+            "recall_ci95_low": recall_low,
+            "recall_ci95_high": recall_high,
             "f1": f1,
             "support": support.astype(int),
         },
@@ -123,6 +135,43 @@ def per_class_table(
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """C x C counts: row = true class, column = predicted class."""
     return skm.confusion_matrix(y_true, y_pred, labels=np.arange(n_classes))
+
+
+def metric_function(name: str, ece_bins: int = 15) -> Callable[[np.ndarray, np.ndarray], float]:
+    """``(y_true, probs) -> value`` of one :data:`METRIC_NAMES` key (not ``n_test``), as
+    :func:`classification_metrics` computes it but alone, for paired resampling."""
+    if name == "ece":
+        return lambda y_true, probs: expected_calibration_error(y_true, probs, ece_bins)
+    if name == "roc_auc_ovr":
+        return roc_auc_ovr_macro
+    if name == "log_loss":
+        return _log_loss
+    if name == "accuracy":
+        return lambda y_true, probs: float(skm.accuracy_score(y_true, probs.argmax(axis=1)))
+    if name == "balanced_accuracy":
+        return lambda y_true, probs: float(
+            skm.balanced_accuracy_score(y_true, probs.argmax(axis=1))
+        )
+    score, average = name.rsplit("_", 1)
+    position = ("precision", "recall", "f1").index(score)
+
+    def averaged(y_true: np.ndarray, probs: np.ndarray) -> float:
+        scores = skm.precision_recall_fscore_support(
+            y_true,
+            probs.argmax(axis=1),
+            labels=np.arange(probs.shape[1]),
+            average=average,
+            zero_division=0,
+        )
+        return float(scores[position])
+
+    return averaged
+
+
+def _log_loss(y_true: np.ndarray, probs: np.ndarray) -> float:
+    # float32 softmax rows sum to 1 only within ~1e-7, which log_loss warns about.
+    rescaled = probs / probs.sum(axis=1, keepdims=True)
+    return float(skm.log_loss(y_true, rescaled, labels=np.arange(probs.shape[1])))
 
 
 def is_better(metric: str, new: float, old: float) -> bool:

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from imgclf.atomic import write_csv, write_json
 from imgclf.evaluation import plots
 from imgclf.evaluation.metrics import confusion_counts
+from imgclf.evaluation.predictions import prediction_table, write_predictions
 from imgclf.evaluation.scoring import Evaluation
 
 
@@ -28,14 +30,24 @@ class EvaluationPaths:
     confusion_normalized_png: Path
     curves_png: Path
     misclassified_png: Path
+    predictions_csv: Path
+    calibration_png: Path
 
 
 def write_evaluation_outputs(
-    evaluation: Evaluation, test_images: np.ndarray, paths: EvaluationPaths
+    evaluation: Evaluation,
+    test_images: np.ndarray,
+    test_rows: pd.DataFrame,
+    paths: EvaluationPaths,
 ) -> list[Path]:
-    """Write metrics.json, the DVC plot CSVs and the report PNGs/CSV; return every path."""
+    """Write metrics.json, the DVC plot CSVs, the report PNGs/CSVs and the predictions of
+    the test split's rows (``test_rows``, in image order); return every path."""
     e = evaluation
     write_json(paths.metrics, e.metrics)
+    write_predictions(
+        paths.predictions_csv,
+        prediction_table(test_rows, e.probabilities, e.class_names, e.baseline_predictions),
+    )
     written = plots.write_dvc_plots(
         e.labels, e.probabilities, e.class_names, e.per_class, paths.plots
     )
@@ -48,7 +60,12 @@ def write_evaluation_outputs(
     plots.save_misclassified_grid(
         test_images, e.labels, e.probabilities, e.class_names, paths.misclassified_png
     )
+    plots.save_calibration_png(
+        e.labels, e.probabilities, e.ece_bins, e.metrics["ece"], paths.calibration_png
+    )
     reports = [
+        paths.predictions_csv,
+        paths.calibration_png,
         paths.per_class_csv,
         paths.confusion_png,
         paths.confusion_normalized_png,

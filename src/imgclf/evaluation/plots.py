@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from sklearn.calibration import CalibrationDisplay
 from sklearn.metrics import (
     ConfusionMatrixDisplay,
     PrecisionRecallDisplay,
@@ -128,6 +129,27 @@ def save_misclassified_grid(
         fig.suptitle("No misclassified test images")
     _save(fig, path)
     return len(order)
+
+
+def save_calibration_png(
+    y_true: np.ndarray, probs: np.ndarray, n_bins: int, ece: float, path: str | Path
+) -> None:
+    """Reliability diagram of the top-label confidence: the accuracy of the test images in
+    each of ``n_bins`` equal-width confidence bins (the bins of ``ece``) against their mean
+    confidence."""
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == y_true
+    fig = Figure(figsize=(5.5, 5.5), layout="constrained")
+    ax = fig.subplots()
+    CalibrationDisplay.from_predictions(
+        correct, confidence, n_bins=n_bins, strategy="uniform", name="model", ax=ax
+    )
+    ax.set(
+        title=f"Reliability diagram ({n_bins} bins, ECE {ece:.3f})",
+        xlabel="Confidence (top class probability)",
+        ylabel="Accuracy in the bin",
+    )
+    _save(fig, path)
 
 
 def _file_stem(index: int, name: str) -> str:

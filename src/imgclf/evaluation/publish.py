@@ -2,8 +2,9 @@
 
 The pyfunc model is logged to the evaluate run, the same metrics dict that went to
 ``metrics.json`` is logged to the run and linked to that logged model, every output file
-becomes an artifact, and the model is registered and judged by
-:func:`~imgclf.evaluation.registry.promote_if_better`.
+becomes an artifact, and the model is registered and judged against the champion's
+score on the same test images (:func:`~imgclf.evaluation.promotion.judge`); the registry
+moves the aliases (:func:`~imgclf.evaluation.registry.apply_decision`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import numpy as np
 from mlflow import MlflowClient
 
 from imgclf import tracking
-from imgclf.evaluation.registry import PromotionDecision, promote_if_better, register_version
+from imgclf.config import EvaluateConfig
+from imgclf.evaluation.promotion import ChampionExam, PromotionDecision, judge
+from imgclf.evaluation.registry import apply_decision, register_version
 from imgclf.evaluation.scoring import Evaluation
 from imgclf.serving.classifier import InferenceClassifier
 from imgclf.serving.mlflow_model import WEIGHTS_SHA_TAG, log_image_model
@@ -37,10 +40,11 @@ def publish_evaluation(
     classifier: InferenceClassifier,
     example_image: np.ndarray,
     outputs: Sequence[Path],
-    model_name: str,
-    promote_metric: str,
+    cfg: EvaluateConfig,
+    champion: ChampionExam,
 ) -> PromotionDecision:
-    """Log model, metrics and ``outputs`` to the active run; register and judge the model."""
+    """Log model, metrics and ``outputs`` to the active run; register the model and judge it
+    against ``champion`` (scored on the same test images) by ``cfg``'s rule."""
     run = mlflow.active_run()
     if run is None:
         raise RuntimeError("publish_evaluation needs an active MLflow run (stage.tracked_run)")
@@ -58,11 +62,13 @@ def publish_evaluation(
     tags = {key: run_tags[key] for key in VERSION_TAGS_FROM_RUN if key in run_tags}
     tags |= {WEIGHTS_SHA_TAG: logged.weights_sha256, "imgclf.evaluate_run_id": run_id}
     version = register_version(
-        client, model_name, logged.info.model_uri, run_id, tags, model_id=logged.info.model_id
+        client, cfg.model_name, logged.info.model_uri, run_id, tags, model_id=logged.info.model_id
     )
-    decision = promote_if_better(
-        client, model_name, version, promote_metric, evaluation.metrics[promote_metric]
-    )
+    verdict = judge(
+        cfg.model_name, version, cfg.promote_metric, evaluation.labels,
+        evaluation.probabilities, champion, cfg.promote_when, cfg.alpha, cfg.ece_bins,
+    )  # fmt: skip
+    decision = apply_decision(client, verdict)
     mlflow.set_tags(
         {
             "imgclf.model_version": version,

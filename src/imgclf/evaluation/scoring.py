@@ -18,9 +18,10 @@ import pandas as pd
 from imgclf.config import EvaluateConfig
 from imgclf.data.split_images import LabelledImages
 from imgclf.errors import ParamError
-from imgclf.evaluation.baseline import baseline_accuracy
+from imgclf.evaluation.baseline import baseline_predictions
 from imgclf.evaluation.metrics import METRIC_NAMES, classification_metrics, per_class_table
 from imgclf.evaluation.onnx_check import onnx_max_abs_diff
+from imgclf.evaluation.significance import headline_intervals
 from imgclf.serving.classifier import InferenceClassifier
 
 log = logging.getLogger(__name__)
@@ -33,11 +34,14 @@ class Evaluation:
     probabilities: np.ndarray
     labels: np.ndarray
     class_names: tuple[str, ...]
+    baseline_predictions: np.ndarray | None = None  # the baseline's label of each test image
+    ece_bins: int = 15  # the confidence bins of ``ece`` (and of the reliability diagram)
 
 
 def check_promote_metric(cfg: EvaluateConfig) -> None:
-    """Raise ParamError unless ``evaluate.promote_metric`` names a metric this stage writes."""
-    allowed = [*METRIC_NAMES, *(["baseline_accuracy"] if cfg.baseline else [])]
+    """Raise ParamError unless ``evaluate.promote_metric`` names a metric that both the new
+    model and the champion can be scored on, image by image."""
+    allowed = [name for name in METRIC_NAMES if name != "n_test"]
     if cfg.promote_metric not in allowed:
         raise ParamError(
             f"evaluate.promote_metric = {cfg.promote_metric!r}: expected one of "
@@ -53,16 +57,23 @@ def evaluate_model(
     train: LabelledImages | None = None,
     seed: int = 0,
 ) -> Evaluation:
-    """Score ``classifier`` on ``test``: metrics, per-class table, the ONNX parity figure
-    (``onnx_max_abs_diff``, raising OnnxParityError beyond tolerance) and, with ``train``,
-    the baseline's accuracy."""
+    """Score ``classifier`` on ``test``: metrics with their intervals, per-class table, the
+    ONNX parity figure (``onnx_max_abs_diff``, raising OnnxParityError beyond tolerance)
+    and, with ``train``, the baseline's accuracy and its paired difference to the model."""
     probs = classifier.probabilities(test.images)
+    predicted = probs.argmax(axis=1)
     metrics = classification_metrics(test.labels, probs, ece_bins=cfg.ece_bins)
     if onnx_path is not None:
         metrics["onnx_max_abs_diff"] = onnx_max_abs_diff(classifier, onnx_path, test.images)
+    baseline = None
     if train is not None:
-        metrics["baseline_accuracy"] = baseline_accuracy(
-            train.images, train.labels, test.images, test.labels, cfg.baseline_model, seed
+        baseline = baseline_predictions(
+            train.images, train.labels, test.images, cfg.baseline_model, seed
         )
-    per_class = per_class_table(test.labels, probs.argmax(axis=1), classifier.class_names)
-    return Evaluation(metrics, per_class, probs, test.labels, classifier.class_names)
+        metrics["baseline_accuracy"] = float(np.mean(baseline == test.labels))
+    n_classes = len(classifier.class_names)
+    metrics |= headline_intervals(test.labels, predicted, n_classes, baseline)
+    per_class = per_class_table(test.labels, predicted, classifier.class_names)
+    return Evaluation(
+        metrics, per_class, probs, test.labels, classifier.class_names, baseline, cfg.ece_bins
+    )

@@ -34,4 +34,6 @@ DEFAULT_PATHS: dict[str, str] = {
     "confusion_normalized_png": "reports/confusion_matrix_normalized.png",
     "curves_png": "reports/roc_pr_curves.png",
     "misclassified_png": "reports/misclassified.png",
+    "predictions": "reports/predictions.csv",
+    "calibration_png": "reports/calibration.png",
 }

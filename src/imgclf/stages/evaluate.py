@@ -1,5 +1,6 @@
 """evaluate stage: score the trained model on the test split, write metrics.json, DVC plots
-and reports, log everything to MLflow and register the model (champion only if better)."""
+and reports, log everything to MLflow, register the model and score the champion on the
+same test images (champion only if the new model is better, and provably so by default)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlflow import MlflowClient
+
 from imgclf.config import Params
 from imgclf.data.schema import read_classes, read_split
 from imgclf.data.split_images import load_split_images
 from imgclf.errors import StaleArtifactError
+from imgclf.evaluation.champion import sit_champion_exam
 from imgclf.evaluation.outputs import EvaluationPaths, write_evaluation_outputs
 from imgclf.evaluation.publish import publish_evaluation
 from imgclf.evaluation.scoring import check_promote_metric, evaluate_model
@@ -46,7 +50,8 @@ def run_evaluate(params: Params, paths: EvaluatePaths) -> None:
     classifier = InferenceClassifier(
         loaded.net, loaded.spec, ImageSettings.for_spec(loaded.spec, params.data)
     )
-    test = load_split_images(read_split(paths.splits / "test.csv"), classes, "test")
+    test_rows = read_split(paths.splits / "test.csv")
+    test = load_split_images(test_rows, classes, "test")
     train = (
         load_split_images(read_split(paths.splits / "train.csv"), classes, "train")
         if cfg.baseline
@@ -57,17 +62,35 @@ def run_evaluate(params: Params, paths: EvaluatePaths) -> None:
         evaluation = evaluate_model(
             classifier, test, cfg, paths.onnx if cfg.onnx_check else None, train, params.seed
         )
-        outputs = write_evaluation_outputs(evaluation, test.images, paths.outputs)
+        outputs = write_evaluation_outputs(evaluation, test.images, test_rows, paths.outputs)
         shown = ", ".join(
             f"{k}={evaluation.metrics[k]:.4f}"
             for k in ("accuracy", "f1_macro", "baseline_accuracy")
             if k in evaluation.metrics
         )
+        shown += _interval_words(evaluation.metrics)
         log.info("test split (%d images): %s", len(test.labels), shown)
+        champion = sit_champion_exam(MlflowClient(), cfg.model_name, loaded.spec, test.images)
         decision = publish_evaluation(
-            evaluation, classifier, test.images[0], outputs, cfg.model_name, cfg.promote_metric
+            evaluation, classifier, test.images[0], outputs, cfg, champion
         )
         print(f"registry: {decision.describe()}")
+
+
+def _interval_words(metrics: dict[str, float]) -> str:
+    """`` (accuracy 95% CI 0.95-0.99; vs baseline -1.1 points, CI -3.4 to +1.1, McNemar
+    p = 0.69)``: how much the figures say."""
+    words = (
+        f" (accuracy 95% CI {metrics['accuracy_ci95_low']:.4f}-{metrics['accuracy_ci95_high']:.4f}"
+    )
+    if "baseline_delta" in metrics:
+        words += (
+            f"; vs baseline {100 * metrics['baseline_delta']:+.1f} points, CI "
+            f"{100 * metrics['baseline_delta_ci95_low']:+.1f} to "
+            f"{100 * metrics['baseline_delta_ci95_high']:+.1f}, McNemar p = "
+            f"{metrics['baseline_p_value']:.2g}"
+        )
+    return words + ")"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("--confusion-normalized-png", "where to write the row-normalised confusion matrix"),
         ("--curves-png", "where to write the ROC and precision-recall curves (PNG)"),
         ("--misclassified-png", "where to write the grid of misclassified images (PNG)"),
+        ("--predictions", "where to write one row per test image (CSV)"),
+        ("--calibration-png", "where to write the reliability diagram (PNG)"),
     ):
         parser.add_argument(flag, required=True, type=Path, help=what)
     parser.add_argument("--manifest", type=Path, help="data manifest (its hash tags the run)")
@@ -92,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     outputs = EvaluationPaths(
         args.metrics, args.plots, args.per_class, args.confusion_png,
         args.confusion_normalized_png, args.curves_png, args.misclassified_png,
+        args.predictions, args.calibration_png,
     )  # fmt: skip
     paths = EvaluatePaths(args.splits, args.classes, args.model, args.onnx, args.manifest, outputs)
     return run_stage(args.params, lambda params: run_evaluate(params, paths))

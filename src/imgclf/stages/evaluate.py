@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 from imgclf.config import Params
@@ -94,4 +94,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.confusion_normalized_png, args.curves_png, args.misclassified_png,
     )  # fmt: skip
     paths = EvaluatePaths(args.splits, args.classes, args.model, args.onnx, args.manifest, outputs)
-    return run_stage(args.params, lambda params: run_evaluate(params, paths))
+    return run_stage(args.params, lambda params: run_evaluate(params, paths), astuple(outputs))

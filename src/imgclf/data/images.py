@@ -140,6 +140,15 @@ def decode_image(
     return canonical_array(image, channels, image_size, resize)
 
 
+def header_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from an allowed image file's header, nothing decoded (Pillow's open is
+    lazy); raises :class:`BadImageError` as :func:`decode_image` would."""
+    if not data:
+        raise NotAnImageError("empty file (0 bytes)")
+    with _open_allowed(io.BytesIO(data), max_pixels=2**63) as image:
+        return image.size
+
+
 def canonical_array(
     image: Image.Image, channels: int, image_size: int, resize: Resize
 ) -> np.ndarray:

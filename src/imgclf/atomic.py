@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -15,6 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+_TEMP_SUFFIX = ".tmp"
+_OLD_SUFFIX = ".old"
+# The names atomic_path gives its temporaries: ".<target>.<8 random characters of
+# tempfile.mkdtemp>.tmp" beside the target, and ".<target>.old" for a folder being replaced.
+_LEFTOVER_NAME = re.compile(r"\.(?P<target>.+)\.(?:[a-z0-9_]{8}\.tmp|old)")
 
 
 @contextlib.contextmanager
@@ -27,12 +34,12 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=_TEMP_SUFFIX, dir=target.parent))
     tmp.rmdir()  # the caller decides whether it is a file or a folder
     try:
         yield tmp
         if target.is_dir() and not target.is_symlink():
-            old = target.with_name(f".{target.name}.old")
+            old = target.with_name(f".{target.name}{_OLD_SUFFIX}")
             shutil.rmtree(old, ignore_errors=True)
             target.rename(old)
             tmp.rename(target)
@@ -75,3 +82,35 @@ def remove_outputs(*paths: str | os.PathLike[str]) -> None:
             shutil.rmtree(path)
         elif path.exists() or path.is_symlink():
             path.unlink()
+
+
+def remove_leftover_temporaries(*targets: str | os.PathLike[str]) -> list[Path]:
+    """Delete what a killed :func:`atomic_path` left behind for ``targets``; return it.
+
+    That is its temporaries beside each target, and, inside a target that is a folder, those
+    of the files written atomically into it. Nothing else is touched: only names of the
+    form atomic_path makes, each for a target of that name in the same folder.
+    """
+    removed: list[Path] = []
+    for target in map(Path, targets):
+        removed += _remove_leftovers_in(target.parent, only_for=target.name)
+        if target.is_dir() and not target.is_symlink():
+            for folder, _, _ in os.walk(target):
+                removed += _remove_leftovers_in(Path(folder))
+    return removed
+
+
+def _remove_leftovers_in(folder: Path, only_for: str | None = None) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    removed = []
+    for entry in folder.iterdir():
+        match = _LEFTOVER_NAME.fullmatch(entry.name)
+        if match is None or (only_for is not None and match["target"] != only_for):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed

@@ -1,5 +1,6 @@
 """The ``imgclf`` command: ``imgclf <stage> [ARGS]`` runs one pipeline stage (the same
-code ``dvc repro`` runs), ``imgclf predict`` classifies image files."""
+code ``dvc repro`` runs), ``imgclf predict`` classifies image files, ``imgclf serve``
+serves a registered model."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ Pipeline stages (normally run by `dvc repro`, which passes the paths from dvc.ya
   {", ".join(STAGES)}
 Other commands:
   predict PATH... [--model URI_OR_FILE] [--format table|json]
+  serve MODEL_URI [--host H] [--port P]   MLflow's scoring server, on the registered files only
   profile FILE     check a params profile and print it as `dvc exp run -S` options
 
 `imgclf COMMAND --help` shows a command's options."""
@@ -30,10 +32,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(f"imgclf.stages.{command}")
     elif command == "predict":
         module = importlib.import_module("imgclf.serving.predict")
+    elif command == "serve":
+        module = importlib.import_module("imgclf.serving.serve")
     elif command == "profile":
         module = importlib.import_module("imgclf.profiles")
     else:
-        known = ", ".join((*STAGES, "predict", "profile"))
+        known = ", ".join((*STAGES, "predict", "serve", "profile"))
         print(f"error: unknown command {command!r}; expected one of {known}", file=sys.stderr)
         return 2
     return int(module.main(rest) or 0)

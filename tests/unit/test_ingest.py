@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,54 @@ def test_fail_stops_and_lists_every_bad_file(
     assert message.startswith("7 bad image file(s)")
     for kind, path in added.items():
         assert (str(path) in message) == (not kind.startswith("ignored")), kind
+
+
+def test_a_fifo_named_like_an_image_is_rejected_without_hanging(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    fifo = image_folder / "cat" / "stuck.png"
+    os.mkfifo(fifo)
+    outcome: dict[str, object] = {}
+
+    def ingest_in_thread() -> None:
+        try:
+            outcome["result"] = run(folder_config(image_folder, on_bad_image="skip"), tmp_path)
+        except BaseException as exc:  # reported by the assertions below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=ingest_in_thread, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    if worker.is_alive():  # blocked opening the FIFO: a writer end lets it go
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(timeout=10)
+        pytest.fail("ingest blocked on a FIFO")
+    result = outcome["result"]
+    assert isinstance(result, ingest_module.IngestResult), outcome
+    reasons = dict(zip(result.rejected["path"], result.rejected["reason"], strict=True))
+    assert "not a regular file (a FIFO" in reasons[str(fifo)]
+    assert len(result.manifest) == 3 * PER_CLASS
+
+
+def test_a_file_over_max_file_bytes_is_named_and_never_read(
+    image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    huge = image_folder / "dog" / "huge.png"
+    huge.write_bytes(b"")
+    os.truncate(huge, 3 * 2**30)  # sparse: 3 GiB in its size, nothing written to disk
+    opened: list[str] = []
+    real_open = os.open
+    monkeypatch.setattr(
+        os, "open", lambda path, *a, **k: opened.append(str(path)) or real_open(path, *a, **k)
+    )
+    with pytest.raises(DataError) as raised:
+        run(folder_config(image_folder), tmp_path)
+    assert f"{huge}: file is 3,221,225,472 bytes, more than data.max_file_bytes" in str(
+        raised.value
+    )
+    assert str(huge) not in opened
+    result = run(folder_config(image_folder, on_bad_image="skip"), tmp_path)
+    assert list(result.rejected["path"]) == [str(huge)]
 
 
 def test_odd_modes_unicode_names_and_upper_case_extensions_are_ingested(

@@ -37,6 +37,7 @@ class DataConfig(Section):
     resize: Literal["stretch", "pad", "crop"] = "stretch"
     on_bad_image: Literal["fail", "skip"] = "fail"
     max_image_pixels: Annotated[int, Field(gt=0)] = 64_000_000
+    max_file_bytes: Annotated[int, Field(gt=0)] = 67_108_864  # 64 MiB
     official_test_split: bool = True
 
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import warnings
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -46,6 +46,16 @@ REFUSED_SUFFIXES = frozenset(
 IMAGE_SUFFIXES = ALLOWED_SUFFIXES | REFUSED_SUFFIXES
 Resize = Literal["stretch", "pad", "crop"]
 
+# data.max_file_bytes's default: far above any real photo, far below what hurts to hold in memory.
+DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
+_FILE_KINDS = {
+    stat.S_ISFIFO: "a FIFO (named pipe)",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
+    stat.S_ISSOCK: "a socket",
+    stat.S_ISDIR: "a folder",
+}
+
 # 16-bit and wider integer modes: scaled to 8 bits by their full range, never clipped.
 _WIDE_INTEGER_MODES = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535}
 
@@ -64,18 +74,55 @@ def load_image(
     image_size: int,
     resize: Resize,
     max_pixels: int,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> np.ndarray:
     """Decode any allowed image file into the canonical ``uint8`` array.
 
     ``channels`` is 1 (grayscale) or 3 (RGB); the result is ``image_size`` pixels square,
     made so by ``resize`` (stretch, pad = letterbox, crop = centre crop). Raises
-    :class:`BadImageError` naming the reason for anything that is not a sound image.
+    :class:`BadImageError` naming the reason for anything that is not a sound image,
+    including a file that is not a regular file or is larger than ``max_bytes``.
+    """
+    return decode_image(read_regular_file(path, max_bytes), channels, image_size, resize,
+                        max_pixels)  # fmt: skip
+
+
+def unreadable_file_reason(status: os.stat_result, max_bytes: int) -> str | None:
+    """Why a file with ``status`` must not be read (not a regular file, too large), or None."""
+    if not stat.S_ISREG(status.st_mode):
+        kind = next((name for test, name in _FILE_KINDS.items() if test(status.st_mode)), None)
+        return f"not a regular file ({kind or 'special file'}); not read"
+    if status.st_size > max_bytes:
+        return (
+            f"file is {status.st_size:,} bytes, more than data.max_file_bytes = {max_bytes:,}; "
+            "not read"
+        )
+    return None
+
+
+def read_regular_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``; raises :class:`BadImageError`.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO or device that
+    replaced the file after it was listed is refused, never waited on, and a file that grows
+    while it is read is cut off at ``max_bytes + 1`` bytes and refused.
     """
     try:
-        data = Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise BadImageError(f"cannot read file: {exc.strerror or exc}") from None
-    return decode_image(data, channels, image_size, resize, max_pixels)
+    reason = unreadable_file_reason(os.fstat(fd), max_bytes)
+    if reason:
+        os.close(fd)
+        raise BadImageError(f"cannot read file: {reason}")
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            data = handle.read(max_bytes + 1)
+        except OSError as exc:
+            raise BadImageError(f"cannot read file: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise BadImageError(f"file grew past data.max_file_bytes = {max_bytes:,}; not read")
+    return data
 
 
 def decode_image(
@@ -91,6 +138,15 @@ def decode_image(
         image.draft(None, (image_size, image_size))
     _decode_fully(image)
     return canonical_array(image, channels, image_size, resize)
+
+
+def header_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from an allowed image file's header, nothing decoded (Pillow's open is
+    lazy); raises :class:`BadImageError` as :func:`decode_image` would."""
+    if not data:
+        raise NotAnImageError("empty file (0 bytes)")
+    with _open_allowed(io.BytesIO(data), max_pixels=2**63) as image:
+        return image.size
 
 
 def canonical_array(

@@ -62,6 +62,7 @@ class _Job:
     image_size: int
     resize: Resize
     max_pixels: int
+    max_file_bytes: int
 
 
 def ingest(cfg: DataConfig, images_dir: Path, images_prefix: str, workers: int = 1) -> IngestResult:
@@ -84,6 +85,7 @@ def ingest(cfg: DataConfig, images_dir: Path, images_prefix: str, workers: int =
         cfg.image_size,
         cfg.resize,
         cfg.max_image_pixels,
+        cfg.max_file_bytes,
     )
     outcomes = _process_all(source.candidates, job, workers)
 
@@ -178,7 +180,9 @@ def _canonical(candidate: Candidate, job: _Job) -> np.ndarray:
     if candidate.pixels is not None:
         return canonical_from_array(candidate.pixels, job.channels, job.image_size, job.resize)
     assert candidate.file is not None
-    return load_image(candidate.file, job.channels, job.image_size, job.resize, job.max_pixels)
+    return load_image(
+        candidate.file, job.channels, job.image_size, job.resize, job.max_pixels, job.max_file_bytes
+    )
 
 
 def _check_every_class_has_images(manifest: pd.DataFrame, classes: Sequence[str]) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from imgclf.config import DataConfig
+from imgclf.data.images import DEFAULT_MAX_FILE_BYTES, unreadable_file_reason
 from imgclf.errors import DataError
 
 FASHION_MNIST_CLASSES = [
@@ -69,8 +70,8 @@ def open_source(cfg: DataConfig) -> Source:
     if cfg.source == "digits":
         return digits_source()
     if cfg.source == "fashion-mnist":
-        return fashion_mnist_source(Path(cfg.path))
-    return folder_source(Path(cfg.path))
+        return fashion_mnist_source(Path(cfg.path), cfg.max_file_bytes)
+    return folder_source(Path(cfg.path), cfg.max_file_bytes)
 
 
 def digits_source() -> Source:
@@ -88,9 +89,10 @@ def digits_source() -> Source:
     return Source(classes=[str(digit) for digit in range(10)], candidates=candidates)
 
 
-def fashion_mnist_source(folder: Path) -> Source:
-    """The four Fashion-MNIST IDX files (``.gz`` or not) in ``folder``; the official test
-    images carry ``source_split == "test"``."""
+def fashion_mnist_source(folder: Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Source:
+    """The four Fashion-MNIST IDX files (``.gz`` or not) in ``folder``, each regular and at most
+    ``max_file_bytes`` (once decompressed); the official test images carry
+    ``source_split == "test"``."""
     if not folder.is_dir():
         raise DataError(
             f"data.path = {str(folder)!r}: no such folder; it must hold the four Fashion-MNIST IDX "
@@ -99,7 +101,8 @@ def fashion_mnist_source(folder: Path) -> Source:
     candidates: list[Candidate] = []
     for split, (images_name, labels_name) in FASHION_MNIST_FILES.items():
         images_file, labels_file = _idx_file(folder, images_name), _idx_file(folder, labels_name)
-        images, labels = read_idx(images_file), read_idx(labels_file)
+        images = read_idx(images_file, max_file_bytes)
+        labels = read_idx(labels_file, max_file_bytes)
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise DataError(
                 f"{images_file} / {labels_file}: shapes {images.shape} and {labels.shape} "
@@ -121,14 +124,28 @@ def fashion_mnist_source(folder: Path) -> Source:
     return Source(classes=list(FASHION_MNIST_CLASSES), candidates=candidates)
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (the MNIST format, optionally gzip-compressed) as a NumPy array."""
+def read_idx(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> np.ndarray:
+    """An IDX file (the MNIST format, optionally gzip-compressed) as a NumPy array.
+
+    Only a regular file is opened, and at most ``max_bytes`` are read (after decompression).
+    """
+    try:
+        reason = unreadable_file_reason(path.stat(), max_bytes)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read IDX file ({exc})") from None
+    if reason:
+        raise DataError(f"{path}: {reason}")
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as handle:
-            data = handle.read()
+            data = handle.read(max_bytes + 1)
     except (OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read IDX file ({exc})") from None
+    if len(data) > max_bytes:
+        raise DataError(
+            f"{path}: more than data.max_file_bytes = {max_bytes:,} bytes once decompressed; "
+            "raise data.max_file_bytes if this really is the data set"
+        )
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise DataError(f"{path}: not an IDX file (bad magic number)")
     ndim = data[3]
@@ -143,11 +160,12 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
 
 
-def folder_source(root: Path) -> Source:
+def folder_source(root: Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Source:
     """``root/<class>/**/<file>``: class = top-level sub-folder, any depth below it.
 
-    Every file found becomes a candidate; files outside class folders, hidden files and
-    symlinks that leave ``root`` are marked so that ingest lists them without reading them.
+    Every file found becomes a candidate; files outside class folders, hidden files,
+    symlinks that leave ``root``, anything but a regular file (FIFOs, devices, sockets) and
+    files over ``max_file_bytes`` are marked so that ingest lists them without reading them.
     """
     if not root.is_dir():
         raise DataError(
@@ -164,7 +182,9 @@ def folder_source(root: Path) -> Source:
             f"data.path = {str(root)!r}: found {len(classes)} class folder(s) {classes}; "
             "a classifier needs at least two sub-folders, one per class"
         )
-    candidates = [_folder_candidate(root, real_root, path) for path in _walk_files(root)]
+    candidates = [
+        _folder_candidate(root, real_root, path, max_file_bytes) for path in _walk_files(root)
+    ]
     populated = {c.label for c in candidates if c.label and not c.ignored}
     empty = [name for name in classes if name not in populated]
     if empty:
@@ -185,7 +205,7 @@ def _walk_files(root: Path) -> list[Path]:
     return sorted(found, key=lambda path: path.as_posix())
 
 
-def _folder_candidate(root: Path, real_root: Path, path: Path) -> Candidate:
+def _folder_candidate(root: Path, real_root: Path, path: Path, max_file_bytes: int) -> Candidate:
     relative = path.relative_to(root)
     parts = relative.parts
     label = parts[0] if len(parts) > 1 and not parts[0].startswith(".") else None
@@ -205,7 +225,13 @@ def _folder_candidate(root: Path, real_root: Path, path: Path) -> Candidate:
         return replace(candidate, ignored="ignored: not inside a class folder")
     if any(part.startswith(".") for part in parts):
         return replace(candidate, ignored="ignored: hidden file or folder")
-    return candidate
+    # stat, not open: opening a FIFO blocks and opening a device can act on it. A symlink
+    # here points inside root (checked above), so its target is what would be read.
+    try:
+        reason = unreadable_file_reason(path.stat(), max_file_bytes)
+    except OSError as exc:
+        reason = f"cannot read file: {exc.strerror or exc}"
+    return replace(candidate, bad=reason) if reason else candidate
 
 
 def _idx_file(folder: Path, stem: str) -> Path:

@@ -24,6 +24,7 @@ from imgclf.evaluation.registry import apply_decision, register_version
 from imgclf.evaluation.scoring import Evaluation
 from imgclf.serving.classifier import InferenceClassifier
 from imgclf.serving.mlflow_model import WEIGHTS_SHA_TAG, log_image_model
+from imgclf.serving.model_files import logged_model_file_tags
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ def publish_evaluation(
     run_tags = client.get_run(run_id).data.tags
     tags = {key: run_tags[key] for key in VERSION_TAGS_FROM_RUN if key in run_tags}
     tags |= {WEIGHTS_SHA_TAG: logged.weights_sha256, "imgclf.evaluate_run_id": run_id}
+    # Every file's hash, kept in the registry where the artifact store cannot change it.
+    tags |= logged_model_file_tags(logged.info.model_uri)
     version = register_version(
         client, cfg.model_name, logged.info.model_uri, run_id, tags, model_id=logged.info.model_id
     )

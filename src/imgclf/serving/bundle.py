@@ -2,8 +2,9 @@
 
 Two files in one folder: ``weights.safetensors`` (the state dict; the safetensors format
 holds tensors only, so loading it cannot run code) and ``model.json`` (the
-:class:`ModelSpec` and the :class:`ImageSettings` of ingest). The weights' SHA-256 is
-recorded when the bundle is logged and checked before the weights are read.
+:class:`ModelSpec`, the :class:`ImageSettings` of ingest and the :class:`ServingLimits`).
+The weights' SHA-256 is recorded when the bundle is logged and checked before the weights
+are read.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from imgclf.models import build_network
 from imgclf.models.spec import ModelSpec
 from imgclf.serving.classifier import InferenceClassifier
 from imgclf.serving.image_inputs import ImageSettings
+from imgclf.serving.limits import LIMITS_KEY, ServingLimits
 
 WEIGHTS_FILE = "weights.safetensors"
 CONFIG_FILE = "model.json"
 
 
-def save_bundle(classifier: InferenceClassifier, folder: str | Path) -> str:
+def save_bundle(
+    classifier: InferenceClassifier, folder: str | Path, limits: ServingLimits | None = None
+) -> str:
     """Write the bundle files into ``folder`` (created); return the weights' SHA-256."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -35,7 +39,11 @@ def save_bundle(classifier: InferenceClassifier, folder: str | Path) -> str:
         for key, value in classifier.net.state_dict().items()
     }
     save_file(state, str(folder / WEIGHTS_FILE))
-    config = {"spec": classifier.spec.to_dict(), "image": asdict(classifier.settings)}
+    config = {
+        "spec": classifier.spec.to_dict(),
+        "image": asdict(classifier.settings),
+        LIMITS_KEY: (limits or ServingLimits()).to_dict(),
+    }
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
     return file_sha256(folder / WEIGHTS_FILE)
 
@@ -58,3 +66,9 @@ def load_bundle(
     net.load_state_dict(load_file(str(weights)))
     net.eval()
     return InferenceClassifier(net, spec, ImageSettings(**document["image"]))
+
+
+def load_limits(config: str | Path) -> ServingLimits:
+    """The serving limits in a bundle's ``model.json`` (the defaults where it has none)."""
+    document = json.loads(Path(config).read_text(encoding="utf-8"))
+    return ServingLimits.from_dict(document.get(LIMITS_KEY))

@@ -14,6 +14,7 @@ from torch import nn
 
 from imgclf.models.spec import ModelSpec
 from imgclf.serving.image_inputs import ImageSettings
+from imgclf.serving.limits import ServingLimits
 from imgclf.serving.onnx_export import torch_probabilities
 
 
@@ -32,8 +33,8 @@ class InferenceClassifier:
     def load_file(self, path: str | Path) -> np.ndarray:
         return self.settings.load_file(path)
 
-    def load_any(self, value: Any) -> np.ndarray:
-        return self.settings.load_any(value)
+    def load_any(self, value: Any, limits: ServingLimits | None = None) -> np.ndarray:
+        return self.settings.load_any(value, limits)
 
     def probabilities(self, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """Canonical uint8 images -> N x C class probabilities."""

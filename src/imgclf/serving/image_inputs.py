@@ -2,14 +2,14 @@
 image file, the base64 text or bytes of one, or an array of pixel values.
 
 All three end in :mod:`imgclf.data.images`, the one place pixels are decoded, with the
-channels, size, resize policy and pixel limit the training images had.
+channels, size, resize policy and pixel limit the training images had; a served model
+also passes its :class:`~imgclf.serving.limits.ServingLimits`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,15 @@ from typing import Any
 import numpy as np
 
 from imgclf.config import DataConfig
-from imgclf.data.images import BadImageError, canonical_from_array, load_image
+from imgclf.data.images import (
+    BadImageError,
+    canonical_from_array,
+    decode_image,
+    header_size,
+    load_image,
+)
 from imgclf.models.spec import ModelSpec
+from imgclf.serving.limits import ServingLimits, array_pixels, claimed_shape
 
 
 @dataclass(frozen=True)
@@ -44,22 +51,29 @@ class ImageSettings:
         """Any allowed image file -> canonical uint8 array; raises BadImageError."""
         return load_image(path, self.channels, self.image_size, self.resize, self.max_image_pixels)  # type: ignore[arg-type]
 
-    def load_encoded(self, data: str | bytes) -> np.ndarray:
-        """Base64 text of an image file (or its raw bytes) -> canonical uint8 array."""
+    def load_encoded(self, data: str | bytes, limits: ServingLimits | None = None) -> np.ndarray:
+        """Base64 text of an image file (or its raw bytes) -> canonical uint8 array; an image
+        over ``limits.max_pixels`` is refused from its header, before it is decoded."""
         if isinstance(data, str):
             try:
                 data = base64.b64decode(data, validate=True)
             except (binascii.Error, ValueError):
                 raise BadImageError("not valid base64 text") from None
-        # load_image reads files (and checks size, format, truncation), so the bytes go
-        # through a temporary file: one decoding path for every image, whatever its source.
-        with tempfile.NamedTemporaryFile(suffix=".img") as handle:
-            handle.write(data)
-            handle.flush()
-            return self.load_file(handle.name)
+        if limits is not None:
+            limits.check_pixels(*header_size(data))
+        return decode_image(
+            data,
+            self.channels,
+            self.image_size,
+            self.resize,  # type: ignore[arg-type]
+            self.max_image_pixels,
+        )
 
-    def load_array(self, pixels: Any) -> np.ndarray:
-        """Pixel values (H x W or H x W x C, 0..255, any size) -> canonical uint8 array."""
+    def load_array(self, pixels: Any, limits: ServingLimits | None = None) -> np.ndarray:
+        """Pixel values (H x W or H x W x C, 0..255) -> canonical uint8 array; an array over
+        ``limits.max_pixels`` is refused from its shape, before it is converted."""
+        if limits is not None:
+            limits.check_pixels(*array_pixels(claimed_shape(pixels)))
         try:
             array = np.asarray(pixels, dtype=np.float64)
         except (TypeError, ValueError):
@@ -77,8 +91,8 @@ class ImageSettings:
             self.resize,  # type: ignore[arg-type]
         )
 
-    def load_any(self, value: Any) -> np.ndarray:
-        """Base64 text or bytes of an image file, or a pixel array."""
+    def load_any(self, value: Any, limits: ServingLimits | None = None) -> np.ndarray:
+        """Base64 text or bytes of an image file, or a pixel array, within ``limits``."""
         if isinstance(value, str | bytes):
-            return self.load_encoded(value)
-        return self.load_array(value)
+            return self.load_encoded(value, limits)
+        return self.load_array(value, limits)

@@ -17,6 +17,7 @@ from mlflow.types.schema import AnyType, Array, ColSpec, DataType, Schema
 from imgclf.data.images import encode_png
 from imgclf.serving.bundle import CONFIG_FILE, WEIGHTS_FILE, save_bundle
 from imgclf.serving.classifier import InferenceClassifier
+from imgclf.serving.limits import ServingLimits
 from imgclf.serving.pyfunc_model import INPUT_COLUMN
 
 MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
@@ -59,13 +60,16 @@ def encode_image_file(pixels: np.ndarray) -> str:
 
 
 def log_image_model(
-    classifier: InferenceClassifier, example: np.ndarray, name: str = "model"
+    classifier: InferenceClassifier,
+    example: np.ndarray,
+    name: str = "model",
+    limits: ServingLimits | None = None,
 ) -> LoggedImageModel:
     """Log ``classifier`` to the active MLflow run as a pyfunc model named ``name``, with its
-    signature, ``example`` (one canonical image) as input example and the weights' SHA-256
-    in its model config and metadata."""
+    signature, ``example`` (one canonical image) as input example, the weights' SHA-256
+    in its model config and metadata, and ``limits`` (default: :class:`ServingLimits`)."""
     with tempfile.TemporaryDirectory(prefix="imgclf-model-") as folder:
-        sha = save_bundle(classifier, folder)
+        sha = save_bundle(classifier, folder, limits)
         info = mlflow.pyfunc.log_model(
             name=name,
             python_model=str(MODEL_CODE),

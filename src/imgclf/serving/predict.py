@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from imgclf.data.images import ALLOWED_SUFFIXES
 from imgclf.errors import UserError
 from imgclf.serving.classifier import InferenceClassifier
 from imgclf.serving.image_inputs import ImageSettings
+from imgclf.serving.model_files import verified_model_copy
 from imgclf.serving.onnx_export import OnnxClassifier, load_onnx
 
 BATCH = 256
@@ -79,17 +81,23 @@ def load_predictor(model: str, data: DataConfig | None = None) -> Predictor:
 
 
 def _load_mlflow_classifier(uri: str) -> InferenceClassifier:
-    import mlflow
-    from mlflow.exceptions import MlflowException
+    import tempfile
 
-    try:
-        model = mlflow.pyfunc.load_model(uri)
-        classifier = model.unwrap_python_model().classifier
-    except (MlflowException, OSError, AttributeError) as exc:
-        raise UserError(
-            f"--model {uri}: cannot load it as an imgclf MLflow model "
-            f"({str(exc).splitlines()[0]}); pass a .ckpt, a .onnx or a models:/<name>@<alias> URI"
-        ) from None
+    with tempfile.TemporaryDirectory(prefix="imgclf-model-") as folder:
+        # Checked before anything of it is loaded: loading runs the model's code.
+        local = verified_model_copy(uri, folder)
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        try:
+            model = mlflow.pyfunc.load_model(str(local))
+            classifier = model.unwrap_python_model().classifier
+        except (MlflowException, OSError, AttributeError) as exc:
+            raise UserError(
+                f"--model {uri}: cannot load it as an imgclf MLflow model "
+                f"({str(exc).splitlines()[0]}); pass a .ckpt, a .onnx or a "
+                "models:/<name>@<alias> URI"
+            ) from None
     return classifier
 
 
@@ -184,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``imgclf predict``; returns the exit status."""
     args = build_parser().parse_args(argv)
+    # Errors are one line on stderr: no download progress bars in between (user can opt in).
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         if args.top_k < 1:
             raise UserError(f"--top-k {args.top_k}: expected a positive number")

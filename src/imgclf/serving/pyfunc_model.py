@@ -6,7 +6,9 @@ Artifacts (from :func:`imgclf.serving.mlflow_model.log_image_model`): ``weights`
 is checked before the weights are read.
 
 Input: a DataFrame with an ``image`` column; each value is the base64 text of an image
-file (PNG, JPEG, BMP, ... as ingest accepts) or a pixel array (H x W or H x W x C, 0..255).
+file (PNG, JPEG, BMP, ... as ingest accepts) or a pixel array (H x W or H x W x C, 0..255),
+within the ``limits`` of ``model.json`` (rows, encoded bytes, pixels per image); a request
+over one is refused with HTTP 400 naming the limit, before any image is decoded.
 Output: one row per image with ``label``, its ``probability`` and ``probabilities`` (one
 per class, in ``spec.class_names`` order).
 
@@ -26,8 +28,9 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
 from imgclf.errors import UserError
-from imgclf.serving.bundle import load_bundle
+from imgclf.serving.bundle import load_bundle, load_limits
 from imgclf.serving.classifier import InferenceClassifier
+from imgclf.serving.limits import ServingLimits
 
 INPUT_COLUMN = "image"
 
@@ -42,6 +45,7 @@ class ImageClassifierModel(PythonModel):
         self.classifier: InferenceClassifier = load_bundle(
             context.artifacts["weights"], context.artifacts["config"], expected
         )
+        self.limits: ServingLimits = load_limits(context.artifacts["config"])
 
     def predict(
         self,
@@ -53,10 +57,14 @@ class ImageClassifierModel(PythonModel):
             raise MlflowException(
                 f"expected a column named {INPUT_COLUMN!r}", error_code=INVALID_PARAMETER_VALUE
             )
+        try:
+            self.limits.check_request(model_input[INPUT_COLUMN])
+        except UserError as exc:
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
         images = []
         for row, value in enumerate(model_input[INPUT_COLUMN]):
             try:
-                images.append(self.classifier.load_any(value))
+                images.append(self.classifier.load_any(value, self.limits))
             except UserError as exc:
                 raise MlflowException(
                     f"{INPUT_COLUMN}[{row}]: {exc}", error_code=INVALID_PARAMETER_VALUE

@@ -47,4 +47,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--preview", required=True, help="where to write the preview PNG")
     args = parser.parse_args(argv)
     paths = AugmentPaths(Path(args.train), Path(args.out), Path(args.preview))
-    return run_stage(args.params, lambda params: run_augment(params, paths))
+    outputs = (paths.out, paths.preview)
+    return run_stage(args.params, lambda params: run_augment(params, paths), outputs)

@@ -15,12 +15,13 @@ import os
 import socket
 import sys
 import warnings
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from pathlib import Path
 
 import mlflow
 
 from imgclf import tracking
+from imgclf.atomic import remove_leftover_temporaries
 from imgclf.config import Params, load_params
 from imgclf.errors import ParamError, UserError
 from imgclf.fingerprint import params_hash
@@ -75,13 +76,20 @@ def base_parser(stage: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def run_stage(params_file: str, stage: Callable[[Params], None]) -> int:
+def run_stage(
+    params_file: str, stage: Callable[[Params], None], outputs: Sequence[Path] = ()
+) -> int:
     """Load ``params_file`` and run ``stage`` with it; return the exit status.
 
-    A user mistake prints one line (naming ``params_file`` when a params value is at fault)
-    and returns 2; Ctrl-C returns 130; anything else is a bug and propagates.
+    First the temporaries a killed run left among ``outputs`` (the stage's declared outputs)
+    are removed. A user mistake prints one line (naming ``params_file`` when a params value
+    is at fault) and returns 2; Ctrl-C returns 130; anything else is a bug and propagates.
     """
     configure_logging()
+    leftovers = remove_leftover_temporaries(*outputs)
+    if leftovers:
+        log.info("removed %d temporary file(s) left by a killed run: %s", len(leftovers),
+                 ", ".join(map(str, leftovers)))  # fmt: skip
     try:
         stage(load_params(params_file))
     except ParamError as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 from mlflow import MlflowClient
@@ -120,4 +120,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.predictions, args.calibration_png,
     )  # fmt: skip
     paths = EvaluatePaths(args.splits, args.classes, args.model, args.onnx, args.manifest, outputs)
-    return run_stage(args.params, lambda params: run_evaluate(params, paths))
+    return run_stage(args.params, lambda params: run_evaluate(params, paths), astuple(outputs))

@@ -70,4 +70,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = IngestPaths(Path(args.images), Path(args.manifest), Path(args.classes),
                         Path(args.rejected))  # fmt: skip
     workers = len(os.sched_getaffinity(0))
-    return run_stage(args.params, lambda params: run_ingest(params, paths, workers))
+    outputs = (paths.images, paths.manifest, paths.classes, paths.rejected)
+    return run_stage(args.params, lambda params: run_ingest(params, paths, workers), outputs)

@@ -56,4 +56,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     paths = SplitPaths(Path(args.manifest), Path(args.validation), Path(args.out))
-    return run_stage(args.params, lambda params: run_split(params, paths))
+    return run_stage(args.params, lambda params: run_split(params, paths), [paths.out])

@@ -141,4 +141,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.splits, args.classes, args.augment, args.best_params,
         args.checkpoints, args.model, args.onnx, args.history,
     )  # fmt: skip
-    return run_stage(args.params, lambda params: run_train(params, paths, interactive()))
+    outputs = (paths.checkpoints, paths.model, paths.onnx, paths.history)
+    return run_stage(args.params, lambda params: run_train(params, paths, interactive()), outputs)

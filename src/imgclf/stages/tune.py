@@ -199,4 +199,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         effective = with_overrides(params, overrides) if overrides else params
         run_tune(effective, paths, show_progress_bar=sys.stderr.isatty())
 
-    return run_stage(args.params, stage)
+    return run_stage(args.params, stage, (paths.best_params, paths.report, paths.plots))

@@ -66,4 +66,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = ValidatePaths(Path(args.manifest), Path(args.classes), Path(args.report),
                           Path(args.docs))  # fmt: skip
-    return run_stage(args.params, lambda params: run_validate(params, paths))
+    outputs = (paths.report, paths.docs)
+    return run_stage(args.params, lambda params: run_validate(params, paths), outputs)

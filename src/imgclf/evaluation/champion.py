@@ -5,6 +5,7 @@ this run's test images, so the promotion decision compares two models on the sam
 from __future__ import annotations
 
 import logging
+import tempfile
 
 import mlflow
 import numpy as np
@@ -14,6 +15,7 @@ from imgclf.evaluation.promotion import ChampionExam
 from imgclf.evaluation.registry import current_champion
 from imgclf.models.spec import ModelSpec
 from imgclf.serving.classifier import InferenceClassifier
+from imgclf.serving.model_files import verified_model_copy
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,11 @@ def sit_champion_exam(
     # The version, not the alias: the alias may move while this run scores it.
     uri = f"models:/{model_name}/{version}"
     try:
-        champion = mlflow.pyfunc.load_model(uri).unwrap_python_model().classifier
+        # Loaded from a copy whose files match the hashes recorded at registration: the
+        # model's code file runs on load, so a changed one must never reach this process.
+        with tempfile.TemporaryDirectory() as folder:
+            local = verified_model_copy(uri, folder)
+            champion = mlflow.pyfunc.load_model(str(local)).unwrap_python_model().classifier
     except Exception as exc:  # whatever breaks the load (old code, missing files), it stays
         first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
         return ChampionExam(version, unfit=f"{uri} fails to load: {first_line}")

@@ -1,6 +1,5 @@
 """Dead workers never hang a study: a worker killed mid-trial costs one retry, an orphaned
-worker exits with its parent, a second run on the stage's study file is refused, and a worker
-whose trial was failed under it goes on.
+worker exits with its parent, and a worker whose trial was failed under it goes on.
 
 A parent run for the kill tests is this file run as a script
 (``python -m tests.unit.test_tuning_workers DIR``).
@@ -22,9 +21,8 @@ import psutil
 import pytest
 from optuna.trial import TrialState
 
-from imgclf.errors import UserError
-from imgclf.tuning.liveness import WORKER_ATTR, exclusive_run
-from imgclf.tuning.study import finished_trials, open_study, run_study
+from imgclf.tuning.liveness import WORKER_ATTR
+from imgclf.tuning.study import finished_trials, run_study
 from tests.unit.test_tuning_study import plan_for, score_params
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,19 +127,6 @@ def test_worker_whose_trial_was_failed_under_it_logs_it_and_goes_on(
     assert study.trials[0].state == TrialState.FAIL
     assert len(finished_trials(study)) == 3
     assert any("trial 0 was failed by another worker" in w for w in warnings_of(caplog))
-
-
-def test_second_run_on_the_stage_study_file_is_refused_with_one_line(tmp_path: Path) -> None:
-    plan = plan_for(tmp_path, sampler="random", n_trials=2)
-    with exclusive_run(plan.storage):  # the first run, with a trial under way
-        running = open_study(plan).ask()
-        score_params(running)
-
-        with pytest.raises(UserError, match="another `imgclf tune` is running") as refused:
-            run_study(plan, lambda _worker: score_params)
-
-        assert "\n" not in str(refused.value)
-        assert open_study(plan).trials[running.number].state == TrialState.RUNNING
 
 
 def parent_run(folder: Path) -> None:

@@ -40,7 +40,6 @@ from optuna.trial import FrozenTrial, TrialState
 from imgclf.config import TuneConfig
 from imgclf.errors import UserError
 from imgclf.tuning.liveness import (
-    exclusive_run,
     exit_with_parent,
     fail_and_retry,
     fail_trials_of_dead_workers,
@@ -161,15 +160,8 @@ def run_study(
     ``make_objective`` and ``child_session`` must be picklable (module-level functions or
     ``functools.partial`` of them): worker processes are spawned, not forked. A worker
     process that dies costs its trial one retry and one warning line; the study still
-    completes. A second run on the stage's own study file is a :class:`UserError`.
+    completes.
     """
-    with exclusive_run(plan.storage):
-        return _run_workers(plan, make_objective, child_session)
-
-
-def _run_workers(
-    plan: StudyPlan, make_objective: ObjectiveFactory, child_session: WorkerSession | None
-) -> optuna.Study:
     study = open_study(plan, worker=0)
     if plan.storage.owned:
         recover_interrupted_trials(study)

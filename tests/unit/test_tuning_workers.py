@@ -8,6 +8,7 @@ A parent run for the kill tests is this file run as a script
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import signal
@@ -19,11 +20,16 @@ from pathlib import Path
 import optuna
 import psutil
 import pytest
+import yaml
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from imgclf.tuning.liveness import WORKER_ATTR
-from imgclf.tuning.study import finished_trials, run_study
-from tests.unit.test_tuning_study import plan_for, score_params
+from imgclf.tuning.study import finished_trials, open_study, run_study
+from tests.unit.test_tuning_objective import tiny_inputs  # noqa: F401  (fixture)
+from tests.unit.test_tuning_stage import _write_augment, stage_args
+from tests.unit.test_tuning_study import grid_points, make_score_params, plan_for, score_params
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -129,6 +135,21 @@ def test_worker_whose_trial_was_failed_under_it_logs_it_and_goes_on(
     assert any("trial 0 was failed by another worker" in w for w in warnings_of(caplog))
 
 
+def test_trial_killed_before_its_sampler_saw_it_does_not_stop_the_next_run(
+    tmp_path: Path,
+) -> None:
+    plan = plan_for(tmp_path, sampler="grid", n_trials=6)
+    study = open_study(plan)
+    # The process died between Optuna creating the trial and the grid sampler giving it a
+    # grid point (found by the tune kill test).
+    study._storage.create_new_trial(study._study_id)
+
+    study = run_study(plan, make_score_params)
+
+    assert study.trials[0].state == TrialState.FAIL
+    assert len(set(grid_points(study))) == len(finished_trials(study)) == 6
+
+
 def parent_run(folder: Path) -> None:
     """A parent run with 2 workers whose trials take a minute (for the kill tests)."""
     plan = plan_for(folder, workers=2, sampler="random", n_trials=4)
@@ -182,3 +203,53 @@ def test_orphaned_workers_exit_when_the_parent_is_killed(tmp_path: Path) -> None
 
 if __name__ == "__main__":
     parent_run(Path(sys.argv[1]))
+
+
+def running_child_trial(journal: Path, parent_pid: int) -> int | None:
+    """The pid of a spawned worker running a trial in ``journal``, if any."""
+    if not journal.is_file() or journal.stat().st_size == 0:
+        return None
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    for name in optuna.get_all_study_names(storage):
+        for trial in optuna.load_study(study_name=name, storage=storage).get_trials(
+            deepcopy=False, states=(TrialState.RUNNING,)
+        ):
+            worker = trial.system_attrs.get(WORKER_ATTR)
+            if worker is not None and worker["pid"] != parent_pid:
+                return int(worker["pid"])
+    return None
+
+
+@pytest.mark.slow
+def test_tune_command_with_a_worker_killed_mid_trial_exits_0_with_one_warning(
+    tmp_path: Path,
+    tiny_inputs: object,  # noqa: F811  (the fixture imported above)
+) -> None:
+    args = stage_args(tmp_path, tiny_inputs)
+    args[args.index("--augment") + 1] = _write_augment(tmp_path)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["train"]["patience"] = 100
+    params["tune"].update(n_trials=3, max_epochs=40, pruner="none")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    tune = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.tune", *args, "--workers", "2"],
+        cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
+             "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while (child := running_child_trial(tmp_path / "optuna.journal", tune.pid)) is None:
+        assert tune.poll() is None and time.monotonic() < deadline, "no worker ran a trial"
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    killed_at = time.monotonic()
+
+    _, stderr = tune.communicate(timeout=300)
+    print(f"kill -> imgclf tune exits: {time.monotonic() - killed_at:.1f} s")
+
+    assert tune.returncode == 0, stderr[-3000:]
+    assert "Traceback" not in stderr
+    (warning,) = [line for line in stderr.splitlines() if " WARNING " in line]
+    assert f"tune-worker-1 (pid {child}) was killed by SIGKILL; its trial(s) [" in warning
+    report = json.loads((tmp_path / "tune.json").read_text())
+    assert report["counts"]["complete"] == 3

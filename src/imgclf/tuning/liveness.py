@@ -81,9 +81,12 @@ def fail_and_retry(study: optuna.Study, trial: FrozenTrial) -> bool:
     """Fail the RUNNING ``trial`` and queue its parameters once more (at most one retry, as
     :func:`~imgclf.tuning.storage.retry_callback` counts). False when another process had
     already finished it: only the process whose FAIL lands first queues the retry."""
+    # The storage call of Optuna's own fail_stale_trials: Study.tell would also run the
+    # sampler's after_trial, which fails on a trial killed before the sampler saw it (the
+    # grid sampler looks up its grid_id).
     try:
-        study.tell(trial.number, state=TrialState.FAIL)
-    except (ValueError, UpdateFinishedTrialError):  # finished meanwhile, by its worker or not
+        study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+    except UpdateFinishedTrialError:  # finished meanwhile, by its worker or another check
         return False
     failed = copy.deepcopy(study.get_trials(deepcopy=False)[trial.number])
     # The retry is run by whichever worker pops it, not by the dead one.

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from imgclf.tuning.liveness import exclusive_run
+from imgclf.tuning.storage import resolve_storage
 from pipelines.tune import main
 from tests.unit.test_tuning_objective import tiny_inputs  # noqa: F401  (fixture)
 
@@ -57,6 +59,26 @@ def test_storage_url_comes_from_the_environment_when_not_on_the_command_line(
 
     assert code == 2
     assert "'sqlite:///from-env.db' with --workers 3" in capsys.readouterr().err
+
+
+def test_second_tune_on_the_stage_study_file_is_refused_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    args = stage_args(tmp_path)
+    first_run = resolve_storage(
+        None, storage_file=str(tmp_path / "optuna.db"), journal_file="-", workers=1
+    )
+
+    with exclusive_run(first_run):
+        code = main(args)
+
+    error = capsys.readouterr().err.strip()
+    assert code == 2
+    assert error.startswith("error: tune: another `imgclf tune` is running on")
+    assert "\n" not in error
+    assert not (tmp_path / "mlflow.db").exists(), "the refused run started an MLflow run"
+    assert not (tmp_path / "best.yaml").exists()
 
 
 @pytest.mark.slow

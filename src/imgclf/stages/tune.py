@@ -25,6 +25,7 @@ from imgclf.models.registry import check_architecture
 from imgclf.stages.command import base_parser, configure_logging, run_stage, tracked_run
 from imgclf.stages.default_paths import DEFAULT_PATHS
 from imgclf.training.fit import resolved_model_keys
+from imgclf.tuning.liveness import exclusive_run
 from imgclf.tuning.objective import TrialInputs, build_objective, objective_fingerprint
 from imgclf.tuning.plots import save_plots
 from imgclf.tuning.report import write_study_outputs
@@ -52,7 +53,8 @@ class TunePaths:
 
 
 def run_tune(params: Params, paths: TunePaths, show_progress_bar: bool = False) -> None:
-    """Run (or join, or finish) the study and write the best params, report and plots."""
+    """Run (or join, or finish) the study and write the best params, report and plots; one
+    run at a time on the stage's own study file (a second one is a UserError)."""
     check_models(params)
     check_space(params.tune.space, params)
     storage = resolve_storage(
@@ -61,6 +63,11 @@ def run_tune(params: Params, paths: TunePaths, show_progress_bar: bool = False) 
         journal_file=str(paths.journal_file),
         workers=params.tune.workers,
     )
+    with exclusive_run(storage):
+        _tune(params, paths, storage, show_progress_bar)
+
+
+def _tune(params: Params, paths: TunePaths, storage: StorageSpec, show_progress_bar: bool) -> None:
     for declared in (paths.storage_file, paths.journal_file):
         # Both are DVC outputs, whichever storage this run uses: an empty file is a valid
         # empty SQLite database and an empty journal.

@@ -11,8 +11,10 @@ workers on several machines share one storage:
    claims its slot by number: a trial whose lower-numbered, non-failed trials already fill
    the budget lost a race and ends as FAIL (user attr ``imgclf.over_budget``) before any
    training; it is not retried;
-3. a trial interrupted by a dead worker is failed (heartbeat on RDB storages, or at start-up
-   on the stage's own files) and retried at most once with the same parameters.
+3. a trial interrupted by a dead worker is failed (heartbeat on RDB storages, the worker's
+   process gone on a journal file, or at start-up on the stage's own files) and retried at
+   most once with the same parameters; a worker whose trial was failed that way while it
+   still ran it drops its result and goes on.
 
 Optuna's ``MaxTrialsCallback`` alone checks only after a trial ends, so concurrent workers
 overshoot; rule 1 and 2 are the part it leaves out.
@@ -37,10 +39,17 @@ from optuna.trial import FrozenTrial, TrialState
 
 from imgclf.config import TuneConfig
 from imgclf.errors import UserError
+from imgclf.tuning.liveness import (
+    exit_with_parent,
+    fail_and_retry,
+    fail_trials_of_dead_workers,
+    record_worker,
+    warn_dead_worker,
+)
 from imgclf.tuning.pruners import build_pruner
 from imgclf.tuning.samplers import build_sampler, trial_budget
 from imgclf.tuning.space import grid_size, grid_values
-from imgclf.tuning.storage import StorageSpec, open_storage, retry_callback
+from imgclf.tuning.storage import StorageSpec, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +138,11 @@ def recover_interrupted_trials(study: optuna.Study) -> list[int]:
     Only for storages no other worker uses (the stage's own files); shared storages rely on
     heartbeats instead. Returns the numbers of the failed trials.
     """
-    retry = retry_callback()
-    failed = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-        failed.append(trial.number)
-        retry(study, study.get_trials(deepcopy=True)[trial.number])
+    failed = [
+        trial.number
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if fail_and_retry(study, trial)
+    ]
     if failed:
         log.warning(
             "trials %s were interrupted by an earlier run: failed, and queued once more", failed
@@ -150,7 +158,9 @@ def run_study(
     """Run ``plan.workers`` workers (this process is worker 0) until the study is complete.
 
     ``make_objective`` and ``child_session`` must be picklable (module-level functions or
-    ``functools.partial`` of them): worker processes are spawned, not forked.
+    ``functools.partial`` of them): worker processes are spawned, not forked. A worker
+    process that dies costs its trial one retry and one warning line; the study still
+    completes.
     """
     study = open_study(plan, worker=0)
     if plan.storage.owned:
@@ -171,11 +181,9 @@ def run_study(
     finally:
         for child in children:
             child.join()
-    failed = [child.name for child in children if child.exitcode != 0]
-    if failed:
-        raise RuntimeError(
-            f"worker process(es) {', '.join(failed)} failed; see their log lines above"
-        )
+    for child in children:
+        if child.exitcode != 0 and child.pid is not None:
+            warn_dead_worker(study, child.name, child.pid, child.exitcode)
     return study
 
 
@@ -188,15 +196,23 @@ def run_worker(
     grid_points = _grid_points(plan)
     deadline = None if plan.tune.timeout_s is None else time.monotonic() + plan.tune.timeout_s
     started = 0
+    lost: list[int] = []  # trials failed by another process while this one ran them
 
     def claimed(trial: optuna.Trial) -> float:
         nonlocal started
         started += 1
+        record_worker(trial)
         if not _claims_slot(study, trial.number, budget):
             trial.set_user_attr(OVER_BUDGET, True)
             study.stop()
             raise _OverBudget(f"trial {trial.number}: the study already has {budget} trials")
-        return objective(trial)
+        try:
+            value = objective(trial)
+        except Exception:
+            _note_if_finished_elsewhere(study, trial.number, lost)
+            raise
+        _note_if_finished_elsewhere(study, trial.number, lost)
+        return value
 
     def stop_when_full(study: optuna.Study, _trial: FrozenTrial) -> None:
         census = _Census.of(study, grid_points)
@@ -204,6 +220,8 @@ def run_worker(
             study.stop()
 
     while True:
+        if plan.storage.kind == "journal":  # RDB storages have heartbeats instead
+            fail_trials_of_dead_workers(study, plan.tune.grace_period_s)
         census = _Census.of(study, grid_points)
         if census.finished >= budget:
             break
@@ -212,14 +230,25 @@ def run_worker(
             log.info("tune.timeout_s reached: %d of %d trials finished", census.finished, budget)
             break
         if census.waiting or census.needs_new_trial(budget):
-            study.optimize(
-                claimed,
-                n_trials=max(1, budget - census.finished - census.running),
-                timeout=left_s,
-                callbacks=[stop_when_full],
-                catch=(_OverBudget,),
-                show_progress_bar=progress,
-            )
+            try:
+                study.optimize(
+                    claimed,
+                    n_trials=max(1, budget - census.finished - census.running),
+                    timeout=left_s,
+                    callbacks=[stop_when_full],
+                    catch=(_OverBudget,),
+                    show_progress_bar=progress,
+                )
+            except Exception:
+                # Optuna cannot tell a trial that is already finished; its retry (if any)
+                # is in the study, so this worker drops the result and goes on.
+                if not lost:
+                    raise
+                log.warning(
+                    "trial %d was failed by another worker while this one ran it (a stale "
+                    "heartbeat); its result is dropped",
+                    lost.pop(),
+                )
         elif census.running:
             # The budget is taken by running trials, maybe of a dead worker: wait, and let
             # the heartbeat check fail (and re-queue) those that went stale.
@@ -263,6 +292,11 @@ class _Census:
         return self.finished + self.running + self.waiting < budget and self.grid_open
 
 
+def _note_if_finished_elsewhere(study: optuna.Study, number: int, lost: list[int]) -> None:
+    if study.get_trials(deepcopy=False)[number].state.is_finished():
+        lost.append(number)
+
+
 def _claims_slot(study: optuna.Study, number: int, budget: int) -> bool:
     trials = study.get_trials(deepcopy=False, states=(*COUNTED, TrialState.RUNNING))
     return sum(t.number < number for t in trials) < budget
@@ -275,6 +309,7 @@ def _grid_points(plan: StudyPlan) -> int | None:
 def _child_worker(
     plan: StudyPlan, make_objective: ObjectiveFactory, session: WorkerSession | None, index: int
 ) -> None:
+    exit_with_parent()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with session(index) if session is not None else contextlib.nullcontext():
         # Inside the session: it configures logging in this freshly spawned process.

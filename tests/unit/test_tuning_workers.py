@@ -229,7 +229,7 @@ def test_tune_command_with_a_worker_killed_mid_trial_exits_0_with_one_warning(
     args[args.index("--augment") + 1] = _write_augment(tmp_path)
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     params["train"]["patience"] = 100
-    params["tune"].update(n_trials=3, max_epochs=40, pruner="none")
+    params["tune"].update(n_trials=4, max_epochs=100, pruner="none")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     tune = subprocess.Popen(
         [sys.executable, "-m", "pipelines.tune", *args, "--workers", "2"],
@@ -252,4 +252,4 @@ def test_tune_command_with_a_worker_killed_mid_trial_exits_0_with_one_warning(
     (warning,) = [line for line in stderr.splitlines() if " WARNING " in line]
     assert f"tune-worker-1 (pid {child}) was killed by SIGKILL; its trial(s) [" in warning
     report = json.loads((tmp_path / "tune.json").read_text())
-    assert report["counts"]["complete"] == 3
+    assert report["counts"]["complete"] == 4

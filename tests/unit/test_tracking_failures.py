@@ -51,18 +51,25 @@ def stage_writing(output: Path) -> object:
     return stage
 
 
+def run_stage_writing_one_file(tmp_path: Path) -> tuple[int, float, Path]:
+    """Run a stage that would write one file; return its exit status, its wall time and
+    the file's path (which must not exist after a failure)."""
+    (tmp_path / "params.yaml").write_text("{}\n")
+    output = tmp_path / "augment.json"
+    start = time.monotonic()
+    code = run_stage(str(tmp_path / "params.yaml"), stage_writing(output))  # type: ignore[arg-type]
+    return code, time.monotonic() - start, output
+
+
 def test_a_closed_tracking_port_fails_the_stage_at_once_in_one_line_with_the_password_masked(
     tmp_path: Path, mlflow_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "params.yaml").write_text("{}\n")
     mlflow_env.setenv("MLFLOW_TRACKING_URI", f"http://bob:PASSWORD@127.0.0.1:{free_port()}")
-    output = tmp_path / "augment.json"
 
-    start = time.monotonic()
-    code = run_stage(str(tmp_path / "params.yaml"), stage_writing(output))  # type: ignore[arg-type]
+    code, seconds, output = run_stage_writing_one_file(tmp_path)
 
     assert code == 2
-    assert time.monotonic() - start < 5
+    assert seconds < 5
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "Traceback" not in error
     assert "http://bob:***@127.0.0.1:" in error and "connection refused" in error
@@ -76,16 +83,13 @@ def test_a_silent_tracking_server_fails_after_the_request_timeout_a_user_can_set
     silent_server: int,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    (tmp_path / "params.yaml").write_text("{}\n")
     mlflow_env.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{silent_server}")
     mlflow_env.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")
-    output = tmp_path / "augment.json"
 
-    start = time.monotonic()
-    code = run_stage(str(tmp_path / "params.yaml"), stage_writing(output))  # type: ignore[arg-type]
+    code, seconds, output = run_stage_writing_one_file(tmp_path)
 
     assert code == 2
-    assert time.monotonic() - start < 5
+    assert seconds < 5
     error = capsys.readouterr().err
     assert error.count("\n") == 1
     assert f"127.0.0.1:{silent_server}: no answer within 1 s" in error

@@ -20,7 +20,7 @@ Other commands:
   serve MODEL_URI [--host H] [--port P]   MLflow's scoring server, on the registered files only
   profile FILE     check a params profile and print it as `dvc exp run -S` options
   compare [REV] [--alpha A] [--min-shared N] [--json]
-                   the working tree's test predictions against REV's (default HEAD), paired
+                   the working tree's test predictions against REV's (default HEAD), image by image
 
 `imgclf COMMAND --help` shows a command's options."""
 

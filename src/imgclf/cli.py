@@ -1,6 +1,7 @@
 """The ``imgclf`` command: ``imgclf <stage> [ARGS]`` runs one pipeline stage (the same
 code ``dvc repro`` runs), ``imgclf predict`` classifies image files, ``imgclf serve``
-serves a registered model."""
+serves a registered model, ``imgclf compare`` compares the test predictions of two
+revisions."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ Other commands:
   predict PATH... [--model URI_OR_FILE] [--format table|json]
   serve MODEL_URI [--host H] [--port P]   MLflow's scoring server, on the registered files only
   profile FILE     check a params profile and print it as `dvc exp run -S` options
+  compare [REV] [--alpha A] [--min-shared N] [--json]
+                   the working tree's test predictions against REV's (default HEAD), image by image
 
 `imgclf COMMAND --help` shows a command's options."""
 
@@ -36,8 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module("imgclf.serving.serve")
     elif command == "profile":
         module = importlib.import_module("imgclf.profiles")
+    elif command == "compare":
+        module = importlib.import_module("imgclf.compare")
     else:
-        known = ", ".join((*STAGES, "predict", "serve", "profile"))
+        known = ", ".join((*STAGES, "predict", "serve", "profile", "compare"))
         print(f"error: unknown command {command!r}; expected one of {known}", file=sys.stderr)
         return 2
     return int(module.main(rest) or 0)

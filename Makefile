@@ -2,7 +2,14 @@
 #   make run   - set up .venv and run the whole pipeline (`dvc repro`)
 #   make test  - set up .venv and run the test suite (unit, integration, end-to-end)
 PYTHON ?= python3
+# The one Python that pyproject.toml's requires-python allows (tests/unit/test_makefile.py
+# keeps the two equal); checked before anything is downloaded.
+PYTHON_VERSION := 3.11
 VENV   ?= .venv
+# What `make setup` installs. CI passes a copy without the CUDA packages (.github/workflows/ci.yml).
+REQUIREMENTS ?= requirements.lock
+# Extra `dvc repro` options for `make run`: CI passes --pull when a DVC remote is configured.
+REPRO_FLAGS ?=
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 # Stages run `python -m pipelines.<stage>`: put the venv's python first on PATH.
@@ -10,17 +17,24 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup run fashion test test-slow test-postgres test-all lint bench metrics clean
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): $(REQUIREMENTS) pyproject.toml
+	@found=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	if [ "$$found" != "$(PYTHON_VERSION)" ]; then \
+	  echo "error: imgclf needs Python $(PYTHON_VERSION) (pyproject.toml requires-python), but" \
+	    "PYTHON=$(PYTHON) is $${found:-not found}; install Python $(PYTHON_VERSION) and choose it," \
+	    "e.g. make run PYTHON=python$(PYTHON_VERSION)" >&2; \
+	  exit 2; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet -r $(REQUIREMENTS)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 setup: $(STAMP)
 
 run: setup
-	$(BIN)/dvc repro
+	$(BIN)/dvc repro $(REPRO_FLAGS)
 	$(BIN)/dvc metrics show
 
 # The Fashion-MNIST profile (profiles/fashion-mnist.yaml) as a DVC experiment in the working

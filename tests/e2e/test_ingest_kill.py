@@ -20,9 +20,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import mlflow
 import pytest
 import yaml
 
+from imgclf.tracking import TAG_STAGE
 from tests.support.project_copy import git_env, repro_ok, set_params
 from tests.support.shape_images import write_shape_folder
 
@@ -97,6 +99,16 @@ def data_stage_locks(project: Path) -> dict[str, object]:
 
 
 @pytest.mark.e2e
+def ingest_run_statuses(project: Path) -> list[str]:
+    """The statuses of the ingest stage's MLflow runs in the project's store, sorted."""
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        filter_string=f"tags.`{TAG_STAGE}` = 'ingest'",
+    )
+    return sorted(run.info.status for run in runs)
+
+
 @pytest.mark.slow
 def test_dvc_repro_killed_during_ingest_reruns_to_the_uninterrupted_data(
     project: Path, tmp_path: Path, start_repro: Callable[[Path, Path], subprocess.Popen[bytes]]
@@ -130,6 +142,8 @@ def test_dvc_repro_killed_during_ingest_reruns_to_the_uninterrupted_data(
 
     assert temporaries(project) == []
     assert "left by a killed run" in rerun.stdout + rerun.stderr
+    # The killed ingest's MLflow run (a real kill -9) was marked KILLED by the rerun.
+    assert ingest_run_statuses(project) == ["FINISHED", "KILLED"]
     for name in ("data/images", "data/splits"):
         assert files_under(project / name) == files_under(whole / name), name
     for name in ("data/manifest.csv", "data/classes.json", "reports/rejected.csv"):

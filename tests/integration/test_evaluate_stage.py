@@ -5,13 +5,22 @@ from __future__ import annotations
 import json
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 from mlflow import MlflowClient
 
+from imgclf.serving.classifier import InferenceClassifier
+from imgclf.serving.onnx_export import preprocess
 from pipelines.evaluate import main
-from tests.support.tiny_classifier import CLASSES, write_tiny_project
+from tests.support.tiny_classifier import (
+    CLASSES,
+    class_image,
+    tiny_classifier,
+    write_checkpoint,
+    write_tiny_project,
+)
 
 
 @pytest.fixture
@@ -178,3 +187,47 @@ def test_a_champion_with_other_class_names_is_kept_with_one_line_saying_why_and_
     assert decision["champion_version"] == "1" and decision["champion_value"] is None
     assert _champion(client) == "1"
     assert str(client.get_model_version_by_alias("tiny", "challenger").version) == "2"
+
+
+def _trained_classifier() -> InferenceClassifier:
+    """The tiny network fitted to brightness-coded images: right where the untrained one
+    guesses, yet on 6 test images too few wins for McNemar to call it proven."""
+    classifier = tiny_classifier(seed=0)
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(len(CLASSES)), 20)
+    images = np.stack([class_image(int(label), rng) for label in labels])
+    inputs, targets = preprocess(images, classifier.spec), torch.as_tensor(labels)
+    optimizer = torch.optim.Adam(classifier.net.parameters(), lr=0.05)
+    classifier.net.train()
+    for _ in range(200):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(classifier.net(inputs), targets).backward()
+        optimizer.step()
+    classifier.net.eval()
+    return classifier
+
+
+def test_a_better_but_not_proven_challenger_is_kept_under_significant_and_promoted_under_better(
+    project,
+):
+    project.params.write_text(PROMOTION_PARAMS)
+    assert _run(project) == 0  # the untrained network becomes v1, champion
+    write_checkpoint(_trained_classifier(), project.model)
+    client = MlflowClient()
+
+    assert _run(project) == 0
+    kept = _promotion(client, "2")
+    assert kept["rule"] == "significant" and kept["test"] == "mcnemar_exact"
+    assert kept["value"] > kept["champion_value"] and kept["delta"] > 0
+    assert kept["p_value"] >= kept["alpha"] == 0.05
+    assert kept["promoted"] is False and "not proven" in kept["reason"]
+    assert _champion(client) == "1"
+
+    project.params.write_text(
+        PROMOTION_PARAMS.replace("  onnx_check", "  promote_when: better\n  onnx_check")
+    )
+    assert _run(project) == 0  # the same better weights again, judged by `better`
+    promoted = _promotion(client, "3")
+    assert promoted["rule"] == "better" and promoted["champion_version"] == "1"
+    assert promoted["delta"] == kept["delta"] and promoted["promoted"] is True
+    assert _champion(client) == "3"

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import json
 
+import mlflow
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 from mlflow import MlflowClient
 
+from imgclf.serving.classifier import InferenceClassifier
+from imgclf.serving.onnx_export import preprocess
 from pipelines.evaluate import main
-from tests.support.tiny_classifier import write_tiny_project
+from tests.support.tiny_classifier import (
+    CLASSES,
+    class_image,
+    tiny_classifier,
+    write_checkpoint,
+    write_tiny_project,
+)
 
 
 @pytest.fixture
@@ -88,3 +99,135 @@ def test_unknown_promote_metric_is_one_line_naming_the_key(project, capsys):
     err = capsys.readouterr().err
     assert "evaluate.promote_metric" in err and "'acc'" in err
     assert not (project.root / "metrics.json").exists()
+
+
+# Quicker runs for the promotion tests: the baseline and the ONNX check do not take part.
+PROMOTION_PARAMS = (
+    "evaluate:\n  model_name: tiny\n  baseline: false\n  onnx_check: false\n"
+    "mlflow:\n  experiment: tiny\n"
+)
+
+
+def _promotion(client: MlflowClient, version: str) -> dict:
+    """The promotion.json artifact of the evaluate run that registered ``version``."""
+    run_id = client.get_model_version("tiny", version).run_id
+    return mlflow.artifacts.load_dict(f"runs:/{run_id}/promotion.json")
+
+
+def _champion(client: MlflowClient) -> str:
+    return str(client.get_model_version_by_alias("tiny", "champion").version)
+
+
+def test_re_evaluating_the_same_weights_on_a_changed_test_split_gives_delta_0_and_keeps_the_champion(  # noqa: E501 (the name the issue gives)
+    project,
+):
+    project.params.write_text(PROMOTION_PARAMS)
+    assert _run(project) == 0
+    client = MlflowClient()
+    first = _promotion(client, "1")
+    assert first["promoted"] and first["n_test"] == 6
+
+    # A re-split: the test split now holds other images (two of the old ones, and the
+    # train images), same classes; the weights are the very same file.
+    test_csv = project.splits / "test.csv"
+    old_test = pd.read_csv(test_csv)
+    new_test = pd.concat([old_test.iloc[::3], pd.read_csv(project.splits / "train.csv")])
+    new_test.to_csv(test_csv, index=False)
+    assert _run(project) == 0
+
+    second = _promotion(client, "2")
+    assert second["n_test"] == len(new_test) == 14
+    # The stored figure of v1 was earned on the old split; the champion sat the new one.
+    assert second["value"] != first["value"]
+    assert second["champion_version"] == "1"
+    assert second["champion_value"] == second["value"]
+    assert second["delta"] == 0
+    assert second["promoted"] is False
+    assert _champion(client) == "1"
+
+
+def _relabel(project, names: tuple[str, ...]) -> None:
+    """The same images and weights, but classes called ``names`` (as if ingest had named
+    the folders otherwise): classes.json, the split labels and the checkpoint's spec."""
+    old = json.loads(project.classes.read_text())["classes"]
+    rename = dict(zip(old, names, strict=True))
+    project.classes.write_text(json.dumps({"classes": list(names)}))
+    for split in ("train", "test"):
+        path = project.splits / f"{split}.csv"
+        frame = pd.read_csv(path)
+        frame["label"] = frame["label"].map(rename)
+        frame.to_csv(path, index=False)
+    checkpoint = torch.load(project.model, weights_only=False)
+    checkpoint["hyper_parameters"]["spec"]["class_names"] = list(names)
+    torch.save(checkpoint, project.model)
+
+
+def test_a_champion_with_other_class_names_is_kept_with_one_line_saying_why_and_how_to_move_it(
+    project, capsys
+):
+    project.params.write_text(PROMOTION_PARAMS)
+    _relabel(project, ("black", "grey", "white"))
+    assert _run(project) == 0
+    client = MlflowClient()
+    assert _champion(client) == "1"
+    capsys.readouterr()
+
+    _relabel(project, CLASSES)
+    assert _run(project) == 0
+
+    lines = [line for line in capsys.readouterr().out.splitlines() if "champion v1" in line]
+    assert len(lines) == 1, lines
+    line = lines[0]
+    assert "its classes black, grey, white are not this run's dark, mid, bright" in line
+    assert "it is kept and v2 is challenger" in line
+    assert "MLflow UI" in line
+    assert 'set_registered_model_alias("tiny", "champion", "2")' in line
+    decision = _promotion(client, "2")
+    assert decision["promoted"] is False
+    assert decision["champion_version"] == "1" and decision["champion_value"] is None
+    assert _champion(client) == "1"
+    assert str(client.get_model_version_by_alias("tiny", "challenger").version) == "2"
+
+
+def _trained_classifier() -> InferenceClassifier:
+    """The tiny network fitted to brightness-coded images: right where the untrained one
+    guesses, yet on 6 test images too few wins for McNemar to call it proven."""
+    classifier = tiny_classifier(seed=0)
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(len(CLASSES)), 20)
+    images = np.stack([class_image(int(label), rng) for label in labels])
+    inputs, targets = preprocess(images, classifier.spec), torch.as_tensor(labels)
+    optimizer = torch.optim.Adam(classifier.net.parameters(), lr=0.05)
+    classifier.net.train()
+    for _ in range(200):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(classifier.net(inputs), targets).backward()
+        optimizer.step()
+    classifier.net.eval()
+    return classifier
+
+
+def test_a_better_but_not_proven_challenger_is_kept_under_significant_and_promoted_under_better(
+    project,
+):
+    project.params.write_text(PROMOTION_PARAMS)
+    assert _run(project) == 0  # the untrained network becomes v1, champion
+    write_checkpoint(_trained_classifier(), project.model)
+    client = MlflowClient()
+
+    assert _run(project) == 0
+    kept = _promotion(client, "2")
+    assert kept["rule"] == "significant" and kept["test"] == "mcnemar_exact"
+    assert kept["value"] > kept["champion_value"] and kept["delta"] > 0
+    assert kept["p_value"] >= kept["alpha"] == 0.05
+    assert kept["promoted"] is False and "not proven" in kept["reason"]
+    assert _champion(client) == "1"
+
+    project.params.write_text(
+        PROMOTION_PARAMS.replace("  onnx_check", "  promote_when: better\n  onnx_check")
+    )
+    assert _run(project) == 0  # the same better weights again, judged by `better`
+    promoted = _promotion(client, "3")
+    assert promoted["rule"] == "better" and promoted["champion_version"] == "1"
+    assert promoted["delta"] == kept["delta"] and promoted["promoted"] is True
+    assert _champion(client) == "3"

@@ -158,3 +158,12 @@ def test_load_datamodule_reads_the_split_stage_folder(tmp_path, splits):
     )
     assert data.augment is not None
     assert len(data.test_labels) == len(splits[2])
+
+
+@pytest.mark.parametrize("shape", [(4096 * 2 + 5, 8, 8), (300, 6, 6, 3)])
+def test_channel_statistics_are_numpys_mean_and_std_summed_a_chunk_at_a_time(shape):
+    images = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    pixels = images.reshape(len(images), -1, 1 if images.ndim == 3 else 3) / 255.0
+    mean, std = channel_statistics(images)
+    assert mean == pytest.approx(pixels.mean(axis=(0, 1)), abs=1e-12)
+    assert std == pytest.approx(pixels.std(axis=(0, 1)), abs=1e-12)

@@ -1,6 +1,8 @@
 # The README, CI (.ci/run) and GitHub Actions all run these targets.
 #   make run   - set up .venv and run the whole pipeline (`dvc repro`)
 #   make test  - set up .venv and run the test suite (unit, integration, end-to-end)
+#   make ui / make dashboard - the MLflow UI / optuna-dashboard on the local stores
+#   make mlflow-server       - the team's tracking server (MLFLOW_BACKEND_STORE_URI=postgresql://...)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin

@@ -71,7 +71,10 @@ def test_stages_log_runs_and_upload_artifacts_to_make_mlflow_server(
         "MLFLOW_ARTIFACTS_DESTINATION": str(artifacts),
         "MLFLOW_HOST": "127.0.0.1",
         "MLFLOW_PORT": str(free_port()),
-        "MLFLOW_WORKERS": "1",  # mlflow's default of 4 is too many for a test machine
+        # mlflow's default of 4 workers, and the job runner's 7 consumers (GenAI jobs that the
+        # pipeline never submits), are too many processes for a test machine
+        "MLFLOW_WORKERS": "1",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }
     url = f"http://127.0.0.1:{server_env['MLFLOW_PORT']}"
     project = copy_repository(tmp_path / "project")

@@ -1,6 +1,8 @@
 # The README, CI (.ci/run) and GitHub Actions all run these targets.
 #   make run   - set up .venv and run the whole pipeline (`dvc repro`)
 #   make test  - set up .venv and run the test suite (unit, integration, end-to-end)
+#   make ui / make dashboard - the MLflow UI / optuna-dashboard on the local stores
+#   make mlflow-server       - the team's tracking server (MLFLOW_BACKEND_STORE_URI=postgresql://...)
 PYTHON ?= python3
 # The one Python that pyproject.toml's requires-python allows (tests/unit/test_makefile.py
 # keeps the two equal); checked before anything is downloaded.
@@ -15,7 +17,8 @@ STAMP  := $(VENV)/.installed-stamp
 # Stages run `python -m pipelines.<stage>`: put the venv's python first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run fashion test test-slow test-postgres test-all lint bench metrics clean
+.PHONY: setup run fashion test test-slow test-postgres test-all lint bench metrics clean \
+        mlflow-server ui dashboard
 
 $(STAMP): $(REQUIREMENTS) pyproject.toml
 	@found=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
@@ -86,6 +89,34 @@ bench-fashion: setup
 metrics: setup
 	$(BIN)/dvc metrics show
 	$(BIN)/dvc plots show
+
+# A team's tracking server: PostgreSQL backend store, artifacts uploaded and downloaded
+# through the server (--serve-artifacts), so clients need no access to the artifact store.
+# Configured by the variables `mlflow server` reads itself; MLFLOW_HOST=0.0.0.0 exposes it
+# (turn on MLFLOW_SERVER_APP=basic-auth first: README, "MLflow for a team").
+MLFLOW_SERVER_APP ?=
+mlflow-server: setup
+	@test -n "$$MLFLOW_BACKEND_STORE_URI" || { echo "error: MLFLOW_BACKEND_STORE_URI is not set; \
+	set it to the team's database, e.g. MLFLOW_BACKEND_STORE_URI=postgresql://mlflow@localhost/mlflow \
+	make mlflow-server" >&2; exit 2; }
+	MLFLOW_ARTIFACTS_DESTINATION="$${MLFLOW_ARTIFACTS_DESTINATION:-./mlartifacts}" \
+	MLFLOW_HOST="$${MLFLOW_HOST:-127.0.0.1}" MLFLOW_PORT="$${MLFLOW_PORT:-5000}" \
+	exec $(BIN)/mlflow server --serve-artifacts $(if $(MLFLOW_SERVER_APP),--app-name $(MLFLOW_SERVER_APP))
+
+# The MLflow UI on the local store the stages log to by default (tracking.py's
+# DEFAULT_TRACKING_URI), and optuna-dashboard on the tune stage's local study (dvc.yaml's
+# paths.optuna_db) or on IMGCLF_OPTUNA_STORAGE when set; both on loopback only.
+UI_PORT ?= 5000
+ui: setup
+	exec $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(UI_PORT)
+
+STUDY_STORAGE ?= $(or $(IMGCLF_OPTUNA_STORAGE),sqlite:///models/optuna.db)
+DASHBOARD_PORT ?= 8080
+dashboard: setup
+	@test "$(STUDY_STORAGE)" != sqlite:///models/optuna.db || test -f models/optuna.db || { \
+	echo "error: no study in models/optuna.db yet; run \`make run\` (or \`dvc repro tune\`) first, \
+	or name another storage: make dashboard STUDY_STORAGE=models/optuna.journal" >&2; exit 2; }
+	exec $(BIN)/optuna-dashboard --host 127.0.0.1 --port $(DASHBOARD_PORT) "$(STUDY_STORAGE)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -205,7 +205,9 @@ def _tamper(artifacts: str, name: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("changed", ["artifacts/model.json", "pyfunc_model.py"])
+@pytest.mark.parametrize(
+    "changed", ["artifacts/model.json", "pyfunc_model.py", "code/imgclf/serving/bundle.py"]
+)
 def test_a_registered_model_changed_in_the_artifact_store_is_refused(
     registered, monkeypatch, tmp_path, capsys, changed
 ):

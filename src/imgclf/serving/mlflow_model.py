@@ -1,10 +1,12 @@
-"""Logging the classifier as an MLflow pyfunc model (models from code, no pickle)."""
+"""Logging the classifier as an MLflow pyfunc model (models from code, no pickle) that
+carries imgclf's code and pinned requirements, so it loads where imgclf is not installed."""
 
 from __future__ import annotations
 
 import base64
 import tempfile
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
@@ -36,16 +38,36 @@ SIGNATURE = ModelSignature(
     ),
 )
 
-# Third-party packages the model code imports; imgclf itself must be installed where the
-# model is served (`mlflow models serve --env-manager local` from the project's venv).
-PIP_REQUIREMENTS = [
-    f"mlflow=={mlflow.__version__}",
+# imgclf's own code travels inside the logged model (MLflow's ``code_paths``): the whole
+# package, so the model loads and serves where imgclf is not installed.
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+# The distributions whose modules loading and predicting import (with the model's copy of
+# imgclf), pinned to the installed versions; pip resolves their own dependencies.
+# torchvision is pinned too because timm imports it and each torchvision fits one torch.
+# Listed rather than inferred (MLflow's default), which loads the model in a subprocess
+# at every logging.
+SERVING_DISTRIBUTIONS = (
+    "mlflow",
     "torch",
+    "torchvision",
+    "timm",
     "safetensors",
-    "pillow",
+    "onnx",
+    "onnxruntime",
     "numpy",
     "pandas",
-]
+    "pillow",
+    "pydantic",
+    "pyyaml",
+)
+
+
+def pinned_requirements() -> list[str]:
+    """``name==version`` for each of :data:`SERVING_DISTRIBUTIONS`, as installed here; a
+    local label (``2.14.1+cpu``) is dropped, so the pin installs from PyPI and still
+    matches the wheel of another index."""
+    return [f"{name}=={version(name).partition('+')[0]}" for name in SERVING_DISTRIBUTIONS]
 
 
 @dataclass(frozen=True)
@@ -67,7 +89,8 @@ def log_image_model(
 ) -> LoggedImageModel:
     """Log ``classifier`` to the active MLflow run as a pyfunc model named ``name``, with its
     signature, ``example`` (one canonical image) as input example, the weights' SHA-256
-    in its model config and metadata, and ``limits`` (default: :class:`ServingLimits`)."""
+    in its model config and metadata, and ``limits`` (default: :class:`ServingLimits`);
+    the imgclf package and :func:`pinned_requirements` travel with it."""
     with tempfile.TemporaryDirectory(prefix="imgclf-model-") as folder:
         sha = save_bundle(classifier, folder, limits)
         info = mlflow.pyfunc.log_model(
@@ -81,6 +104,7 @@ def log_image_model(
             metadata={WEIGHTS_SHA_TAG: sha},
             signature=SIGNATURE,
             input_example=pd.DataFrame({INPUT_COLUMN: [encode_image_file(example)]}),
-            pip_requirements=PIP_REQUIREMENTS,
+            code_paths=[str(PACKAGE_DIR)],
+            pip_requirements=pinned_requirements(),
         )
     return LoggedImageModel(info=info, weights_sha256=sha)

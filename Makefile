@@ -104,7 +104,7 @@ mlflow-server: setup
 	exec $(BIN)/mlflow server --serve-artifacts $(if $(MLFLOW_SERVER_APP),--app-name $(MLFLOW_SERVER_APP))
 
 # The MLflow UI on the local store the stages log to by default (tracking.py's
-# DEFAULT_TRACKING_URI), and optuna-dashboard on the tune stage's local study (dvc.yaml's
+# LOCAL_STORE), and optuna-dashboard on the tune stage's local study (dvc.yaml's
 # paths.optuna_db) or on IMGCLF_OPTUNA_STORAGE when set; both on loopback only.
 UI_PORT ?= 5000
 ui: setup

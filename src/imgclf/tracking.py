@@ -1,7 +1,9 @@
 """MLflow conventions in one place.
 
 * Tracking store: whatever ``MLFLOW_TRACKING_URI`` names (the stage passes it in), else
-  the local SQLite file ``mlflow.db`` in the project root, artifacts in ``mlruns/``.
+  the local SQLite file ``mlflow.db`` in the project root, artifacts in ``mlruns/``, both by
+  absolute path: a run in a temporary copy of the project (``dvc exp run --temp``) still
+  lands in the project's own store.
 * One experiment per project (``mlflow.experiment``).
 * Every stage run carries the same tags: git commit, DVC stage name, params hash and
   data manifest hash, so any run can be traced back to the exact inputs; and the CPU it
@@ -10,6 +12,8 @@
   next run of the stage can tell a run left RUNNING by a killed process (and mark it KILLED).
 * A tracking server is asked for ``/health`` once, before anything else, so an unreachable
   one fails the stage at once with one line instead of after MLflow's retries.
+* Each run logs the CSV files it reads (manifest, splits) as MLflow datasets, digest the
+  start of their SHA-256, so the UI's Dataset column says which data a run saw.
 * Credentials never travel inside the URI given to MLflow (it prints and logs that URI):
   the stage moves them to MLflow's own username and password variables.
 """
@@ -23,13 +27,15 @@ import platform
 import resource
 import socket
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import mlflow
+import pandas as pd
 import requests
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.utils.credentials import get_default_host_creds
@@ -40,7 +46,11 @@ from imgclf.fingerprint import file_sha256
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+# The local store, relative to the project root.
+LOCAL_STORE = "mlflow.db"
+LOCAL_ARTIFACTS = "mlruns"
+# MLflow's dataset table keeps at most 36 characters of a digest.
+DATASET_DIGEST_LENGTH = 16
 
 TAG_STAGE = "imgclf.stage"
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
@@ -57,24 +67,45 @@ TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
 
 
 def configure(
-    tracking_uri: str | None, experiment: str, *, timeout_s: float = 15, shown_as: str = ""
+    tracking_uri: str | None,
+    experiment: str,
+    *,
+    root: str | Path = ".",
+    timeout_s: float = 15,
+    shown_as: str = "",
 ) -> str:
-    """Point MLflow at ``tracking_uri`` (or the local default) and select ``experiment``;
-    return its id.
+    """Point MLflow at ``tracking_uri`` (or the local store of the project at ``root``) and
+    select ``experiment``; return its id.
 
     A tracking server must answer ``/health`` within ``timeout_s``, else a
     :class:`UserError` names it as ``shown_as`` (the URI with its password masked).
     """
-    uri = tracking_uri or DEFAULT_TRACKING_URI
+    artifact_location = None
+    if tracking_uri:
+        uri = tracking_uri
+    else:
+        uri, artifact_location = local_store(root)
     if urlsplit(uri).scheme in ("http", "https"):
         check_server(uri, timeout_s, shown_as or mask_password(uri))
     mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient()
+    if artifact_location and client.get_experiment_by_name(experiment) is None:
+        # MLflow would put a new experiment's artifacts in ./mlruns of the working directory.
+        with contextlib.suppress(MlflowException):  # created meanwhile by a parallel stage
+            client.create_experiment(experiment, artifact_location=artifact_location)
     found = mlflow.set_experiment(experiment)
     if TAG_EXPERIMENT_KIND not in found.tags:
-        mlflow.MlflowClient().set_experiment_tag(
+        client.set_experiment_tag(
             found.experiment_id, TAG_EXPERIMENT_KIND, "custom_model_development"
         )
     return str(found.experiment_id)
+
+
+def local_store(root: str | Path) -> tuple[str, str]:
+    """The tracking URI and the artifact location of the local store of the project at
+    ``root``, by absolute path: ``("sqlite:////abs/root/mlflow.db", "file:///abs/root/mlruns")``."""
+    absolute = Path(root).resolve()
+    return f"sqlite:///{absolute / LOCAL_STORE}", (absolute / LOCAL_ARTIFACTS).as_uri()
 
 
 def check_server(uri: str, timeout_s: float, shown_as: str) -> None:
@@ -179,6 +210,20 @@ def stage_run(stage: str, tags: dict[str, str], **start_kwargs: Any) -> Iterator
     with mlflow.start_run(run_name=stage, tags={**own, **tags}, **start_kwargs) as run:
         yield run
         mlflow.log_metric(METRIC_PEAK_RSS, peak_rss_mib())
+
+
+def log_datasets(files: Mapping[str, str | Path]) -> None:
+    """Log each CSV file of ``files`` (``{context: path}``, e.g. ``{"train": ...}``) as an
+    input dataset of the active run, named after the file, its digest the first
+    :data:`DATASET_DIGEST_LENGTH` hex digits of the file's SHA-256."""
+    for context, path in files.items():
+        dataset = from_pandas(
+            pd.read_csv(path),
+            source=str(path),
+            name=Path(path).stem,
+            digest=file_sha256(path)[:DATASET_DIGEST_LENGTH],
+        )
+        mlflow.log_input(dataset, context=context)
 
 
 def cpu_description(cpuinfo: str | Path = "/proc/cpuinfo") -> str:

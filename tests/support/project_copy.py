@@ -53,9 +53,10 @@ def set_params(project: Path, changes: dict[str, dict[str, object]]) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def dvc(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def dvc(project: Path, *args: str, default_store: bool = False) -> subprocess.CompletedProcess[str]:
     """`dvc <args>` in ``project``, tracking to its own SQLite MLflow store, with the local
-    Optuna storage whatever the caller's environment says."""
+    Optuna storage whatever the caller's environment says. ``default_store``: leave
+    ``MLFLOW_TRACKING_URI`` unset, so the stages find the project's store themselves."""
     env = {
         **git_env(),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -63,6 +64,8 @@ def dvc(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "CI": "true",
     }
     env.pop("IMGCLF_OPTUNA_STORAGE", None)
+    if default_store:
+        del env["MLFLOW_TRACKING_URI"]
     return subprocess.run(["dvc", *args], cwd=project, env=env, capture_output=True, text=True)
 
 

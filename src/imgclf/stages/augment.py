@@ -30,7 +30,7 @@ def run_augment(params: Params, paths: AugmentPaths) -> None:
     sample = train.groupby("label", sort=True).head(1).head(params.augment.preview_samples)
     originals = [read_image(path) for path in sample["path"]]
 
-    with tracked_run("augment", params):
+    with tracked_run("augment", params, datasets={"train": paths.train}):
         save_augmentation(pipeline, paths.out)
         save_preview(originals, list(sample["label"]), pipeline, paths.preview)
         mlflow.log_artifact(str(paths.out))

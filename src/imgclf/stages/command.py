@@ -15,7 +15,7 @@ import os
 import socket
 import sys
 import warnings
-from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 
 import mlflow
@@ -59,6 +59,10 @@ def configure_logging() -> None:
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     # The checkpoint folder holds last.ckpt and the resume fingerprint on purpose.
     warnings.filterwarnings("ignore", "Checkpoint directory .* exists and is not empty")
+    # MLflow's notes on each input dataset (tracking.log_datasets): a local path matches two
+    # of its equivalent source kinds, and integer columns cannot hold missing values.
+    warnings.filterwarnings("ignore", "The specified dataset source can be interpreted")
+    warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer column")
     # Raised inside Lightning 2.6 by torch >= 2.10, nothing a user can act on.
     warnings.filterwarnings("ignore", r".*isinstance\(treespec, LeafSpec\)` is deprecated")
 
@@ -106,19 +110,36 @@ def run_stage(
 
 @contextlib.contextmanager
 def tracked_run(
-    stage: str, params: Params, manifest: str | Path | None = None
+    stage: str,
+    params: Params,
+    manifest: str | Path | None = None,
+    datasets: Mapping[str, Path] | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
     """Open this stage's MLflow run: tracking URI from ``MLFLOW_TRACKING_URI`` or the
-    local default, the project's experiment, and the standard tags. Runs of this stage
-    left RUNNING by a killed process on this machine are marked KILLED first."""
+    project's local store, the project's experiment, the standard tags, and the CSV files
+    the stage reads as its input ``datasets`` (``{context: path}``). Runs of this stage left
+    RUNNING by a killed process on this machine are marked KILLED first."""
     uri, shown_as, timeout_s = tracking_settings(os.environ)
     experiment_id = tracking.configure(
-        uri, params.mlflow.experiment, timeout_s=timeout_s, shown_as=shown_as
+        uri,
+        params.mlflow.experiment,
+        root=project_root(os.environ),
+        timeout_s=timeout_s,
+        shown_as=shown_as,
     )
     tracking.end_stale_runs(experiment_id, stage, socket.gethostname(), tracking.process_alive)
     tags = tracking.stage_tags(stage, params_hash(params), manifest)
     with tracking.stage_run(stage, tags) as run:
+        tracking.log_datasets(datasets or {})
         yield run
+
+
+def project_root(environ: Mapping[str, str]) -> Path:
+    """The root of the project whose local MLflow store a run belongs to: ``DVC_ROOT``, which
+    DVC sets for every stage command, to the original repository even when the experiment
+    runs in a temporary copy (``dvc exp run --temp``, ``--queue``); else the working
+    directory."""
+    return Path(environ.get("DVC_ROOT") or ".").resolve()
 
 
 def tracking_settings(environ: MutableMapping[str, str]) -> tuple[str | None, str, float]:

@@ -58,7 +58,9 @@ def run_evaluate(params: Params, paths: EvaluatePaths) -> None:
         else None
     )
 
-    with tracked_run("evaluate", params, manifest=paths.manifest):
+    read = ("test", "train") if cfg.baseline else ("test",)
+    splits = {name: paths.splits / f"{name}.csv" for name in read}
+    with tracked_run("evaluate", params, manifest=paths.manifest, datasets=splits):
         evaluation = evaluate_model(
             classifier, test, cfg, paths.onnx if cfg.onnx_check else None, train, params.seed
         )

@@ -27,7 +27,9 @@ def run_split(params: Params, paths: SplitPaths) -> None:
     """Write ``train.csv``, ``val.csv``, ``test.csv`` (and ``folds.csv``) into ``paths.out``."""
     require_passed_validation(paths.validation)
     manifest = read_manifest(paths.manifest)
-    with tracked_run("split", params, manifest=paths.manifest):
+    with tracked_run(
+        "split", params, manifest=paths.manifest, datasets={"manifest": paths.manifest}
+    ):
         splits = split_manifest(
             manifest, params.split, params.seed, params.data.official_test_split
         )

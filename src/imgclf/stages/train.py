@@ -75,14 +75,15 @@ def run_train(untuned: Params, paths: TrainPaths, progress_bar: bool = False) ->
         augment=augment, batch_size=params.train.batch_size,
         num_workers=params.train.num_workers, seed=params.seed,
     )  # fmt: skip
-    inputs = [paths.splits / "train.csv", paths.splits / "val.csv", paths.classes, paths.augment]
+    splits = {name: paths.splits / f"{name}.csv" for name in ("train", "val")}
+    inputs = [*splits.values(), paths.classes, paths.augment]
     os.environ.update(rendezvous_defaults(params.train, os.environ))
     if launch_rank(params.train) != 0:
         # Lightning runs this command again per ddp process; rank 0 logs and writes.
         fit_resumable(params, data, paths.checkpoints, inputs, enable_progress_bar=False)
         return
 
-    with tracked_run("train", params) as run:
+    with tracked_run("train", params, datasets=splits) as run:
         logger = MLFlowLogger(
             experiment_name=params.mlflow.experiment,
             run_id=run.info.run_id,

@@ -96,7 +96,8 @@ def _tune(params: Params, paths: TunePaths, storage: StorageSpec, show_progress_
         params.tune.sampler, params.tune.pruner,
     )  # fmt: skip
 
-    with tracked_run("tune", params):
+    splits = {name: paths.splits / f"{name}.csv" for name in ("train", "val")}
+    with tracked_run("tune", params, datasets=splits):
         mlflow.set_tags(study_tags(plan.study_name, storage.display, worker=0))
         tracking.log_params_flat(
             "tune", params.tune.model_dump(mode="json", exclude={"space", "storage"})

@@ -29,7 +29,9 @@ def run_validate(params: Params, paths: ValidatePaths) -> None:
     """Write the report and data docs; raise :class:`DataError` when an expectation fails."""
     manifest = read_manifest(paths.manifest)
     classes = read_classes(paths.classes)
-    with tracked_run("validate", params, manifest=paths.manifest):
+    with tracked_run(
+        "validate", params, manifest=paths.manifest, datasets={"manifest": paths.manifest}
+    ):
         with atomic_path(paths.docs) as docs:
             report = validate_manifest(
                 manifest,

@@ -106,7 +106,8 @@ def ui_pages(tracking_uri: str, experiment: str, model_name: str) -> dict[str, s
         if found is None
         else client.search_runs(
             [found.experiment_id],
-            filter_string=f"tags.`{TAG_STAGE}` = 'tune'",
+            # Its trials carry the stage tag too; the parent is the one named after the stage.
+            filter_string=f"tags.`{TAG_STAGE}` = 'tune' AND attributes.run_name = 'tune'",
             order_by=["attributes.start_time DESC"],
             max_results=1,
         )

@@ -17,8 +17,8 @@ STAMP  := $(VENV)/.installed-stamp
 # Stages run `python -m pipelines.<stage>`: put the venv's python first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run fashion test test-slow test-postgres test-all lint bench metrics clean \
-        mlflow-server ui dashboard
+.PHONY: setup run fashion test test-slow test-postgres test-browser test-all docs lint bench \
+        metrics clean mlflow-server ui dashboard
 
 $(STAMP): $(REQUIREMENTS) pyproject.toml
 	@found=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
@@ -60,12 +60,22 @@ test-slow: setup
 test-postgres: setup
 	$(BIN)/pytest -m postgres
 
+# The MLflow UI of a fresh `dvc repro`, rendered by headless Chromium (apt-get install chromium).
+test-browser: setup
+	$(BIN)/pytest -m browser
+
+# The README's pictures in docs/, from the finished `make run` here (reports/, mlflow.db):
+# MLflow UI screenshots (needs chromium), the augmentation preview, the confusion matrix, the
+# study's optimization history and the DAG.
+docs: setup
+	$(BIN)/python -m docs.pictures
+
 test-all: setup
 	$(BIN)/pytest -m ""
 
 lint: setup
-	$(BIN)/ruff check src pipelines tests bench
-	$(BIN)/ruff format --check src pipelines tests bench
+	$(BIN)/ruff check src pipelines tests bench docs
+	$(BIN)/ruff format --check src pipelines tests bench docs
 	$(BIN)/mypy src
 
 # Figures for BENCHMARKS.md, each side by side with its ratio (a few minutes on 2 cores).

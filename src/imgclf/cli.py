@@ -9,6 +9,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from imgclf import numerics
+
 STAGES = ("ingest", "validate", "split", "augment", "tune", "train", "evaluate")
 
 USAGE = f"""usage: imgclf COMMAND [ARGS...]
@@ -32,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     command, rest = args[0], args[1:]
     if command in STAGES:
+        if command in numerics.MODEL_STAGES:  # before the stage's imports load torch
+            numerics.apply_from_command_line(rest)
         module = importlib.import_module(f"imgclf.stages.{command}")
     elif command == "predict":
         module = importlib.import_module("imgclf.serving.predict")

@@ -1,7 +1,8 @@
 """Profiles: a named set of params for one kind of data, kept in the repository.
 
 A profile is a flat YAML mapping of dotted keys, the format of ``models/best_params.yaml``
-(``train.max_epochs: 15``, ``augment.transforms: [...]``). ``imgclf profile FILE`` checks it
+(``train.max_epochs: 15``, ``augment.transforms: [...]``), and of top-level keys
+(``numerics: native``). ``imgclf profile FILE`` checks it
 against params.yaml and prints it as DVC's own ``-S key=value`` overrides, so that
 ``dvc exp run $(imgclf profile FILE)`` runs the DAG with it in the working tree: DVC writes
 the values into params.yaml, records the experiment and leaves its results in place.
@@ -30,8 +31,16 @@ def read_profile(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: profile not found; profiles/ holds the kept ones") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc}); fix the syntax") from None
-    if not isinstance(values, dict) or not all(isinstance(k, str) and "." in k for k in values):
-        raise ConfigError(f"{path}: expected a flat mapping of dotted keys (train.lr: 0.003)")
+    # A top-level key (numerics: native) is a value too; a section written as a mapping is not.
+    flat = isinstance(values, dict) and all(
+        isinstance(key, str) and ("." in key or not isinstance(value, dict))
+        for key, value in values.items()
+    )
+    if not flat:
+        raise ConfigError(
+            f"{path}: expected a flat mapping of dotted keys (train.lr: 0.003) or top-level "
+            "keys (numerics: native)"
+        )
     return values
 
 

@@ -8,8 +8,10 @@
 * Every stage run carries the same tags: git commit, DVC stage name, params hash and
   data manifest hash, so any run can be traced back to the exact inputs; and the CPU it
   ran on, with its peak resident memory as the metric ``peak_rss_mib``, since the speed and
-  the bits of a trained model depend on the machine; and the host and process id, so that the
-  next run of the stage can tell a run left RUNNING by a killed process (and mark it KILLED).
+  the bits of a trained model depend on the machine, with the ``numerics`` mode its libraries
+  ran in and ATen's CPU capability (``imgclf.numerics``, ``imgclf.cpu_capability``); and the
+  host and process id, so that the next run of the stage can tell a run left RUNNING by a
+  killed process (and mark it KILLED).
 * A tracking server is asked for ``/health`` once, before anything else, so an unreachable
   one fails the stage at once with one line instead of after MLflow's retries.
 * Each run logs the CSV files it reads (manifest, splits) as MLflow datasets, digest the
@@ -27,6 +29,7 @@ import platform
 import resource
 import socket
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.credentials import get_default_host_creds
 from mlflow.utils.rest_utils import http_request
 
+from imgclf import numerics
 from imgclf.errors import UserError
 from imgclf.fingerprint import file_sha256
 
@@ -59,6 +63,8 @@ TAG_MANIFEST_HASH = "imgclf.manifest_sha256"
 TAG_CPU = "imgclf.cpu"
 TAG_HOST = "imgclf.host"
 TAG_PID = "imgclf.pid"
+TAG_NUMERICS = "imgclf.numerics"
+TAG_CPU_CAPABILITY = "imgclf.cpu_capability"
 METRIC_PEAK_RSS = "peak_rss_mib"
 # The CPU features that decide which kernels (and so which speed and which bits) run.
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
@@ -206,7 +212,12 @@ def stage_tags(stage: str, params_hash: str, manifest: str | Path | None) -> dic
 @contextlib.contextmanager
 def stage_run(stage: str, tags: dict[str, str], **start_kwargs: Any) -> Iterator[mlflow.ActiveRun]:
     """Open the MLflow run of one stage, named after it and tagged with ``tags``."""
-    own = {TAG_CPU: cpu_description(), TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid())}
+    own = {
+        TAG_CPU: cpu_description(),
+        TAG_HOST: socket.gethostname(),
+        TAG_PID: str(os.getpid()),
+        **numerics_tags(os.environ),
+    }
     with mlflow.start_run(run_name=stage, tags={**own, **tags}, **start_kwargs) as run:
         yield run
         mlflow.log_metric(METRIC_PEAK_RSS, peak_rss_mib())
@@ -241,6 +252,17 @@ def cpu_description(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
     name = fields.get("model name", "")
     flags = set(fields.get("flags", "").split())
     return f"{name or platform.machine()} ({' '.join(f for f in CPU_FLAGS if f in flags)})"
+
+
+def numerics_tags(environ: Mapping[str, str]) -> dict[str, str]:
+    """The numerics mode this process runs in (``portable`` when its environment carries
+    every pin of :mod:`imgclf.numerics`) and, where torch is loaded, ATen's CPU capability
+    (``AVX2``, ``AVX512``, ``DEFAULT``): what decided the bits of this run's results."""
+    tags = {TAG_NUMERICS: numerics.mode_in_effect(environ)}
+    torch = sys.modules.get("torch")  # the data stages never load it: no capability to tell
+    if torch is not None:
+        tags[TAG_CPU_CAPABILITY] = str(torch.backends.cpu.get_cpu_capability())
+    return tags
 
 
 def peak_rss_mib() -> float:

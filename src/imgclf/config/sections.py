@@ -255,6 +255,8 @@ class MlflowConfig(Section):
 
 class Params(Section):
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 42
+    # portable: CPU code paths pinned to AVX2 (imgclf.numerics); native: the machine's fastest.
+    numerics: Literal["portable", "native"] = "portable"
     data: DataConfig = Field(default_factory=DataConfig)
     validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
     split: SplitConfig = Field(default_factory=SplitConfig)

@@ -1,0 +1,124 @@
+"""``numerics: portable`` pins the CPU code paths itself, whatever the caller's environment
+says, so a model trained in portable mode has the same bits under any caller; ``native``
+leaves the caller's environment alone."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from imgclf import numerics
+from imgclf.numerics import PORTABLE_ENVIRONMENT
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_portable_sets_the_avx2_pins_over_what_the_caller_set() -> None:
+    environ = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "HOME": "/h"}
+    assert numerics.apply("portable", environ, machine="x86_64") == "portable"
+    assert environ == {
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        "MKL_CBWR": "COMPATIBLE",
+        "OPENBLAS_CORETYPE": "Haswell",
+        "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+        "HOME": "/h",
+    }
+    assert numerics.mode_in_effect(environ) == "portable"
+
+
+def test_native_leaves_the_callers_environment_as_it_is() -> None:
+    environ = {"ATEN_CPU_CAPABILITY": "default", "HOME": "/h"}
+    assert numerics.apply("native", environ, machine="x86_64") == "native"
+    assert environ == {"ATEN_CPU_CAPABILITY": "default", "HOME": "/h"}
+    assert numerics.mode_in_effect(environ) == "native"
+
+
+def test_portable_off_x86_64_says_so_in_one_line_and_runs_native(monkeypatch, caplog) -> None:
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    environ = {"HOME": "/h"}
+    with caplog.at_level(logging.INFO, logger="imgclf"):
+        assert numerics.apply("portable", environ) == "native"
+    assert environ == {"HOME": "/h"}
+    (record,) = caplog.records
+    assert "x86-64 only" in record.getMessage() and "\n" not in record.getMessage()
+
+
+def test_the_mode_comes_from_the_params_file_the_command_line_names(tmp_path: Path) -> None:
+    params = tmp_path / "p.yaml"
+    params.write_text("seed: 1\nnumerics: native\n")
+    assert numerics.requested_mode(numerics.params_file_of(["--params", str(params)])) == "native"
+    assert numerics.requested_mode(numerics.params_file_of([f"--params={params}"])) == "native"
+    params.write_text("seed: 1\n")  # the key left out means the schema's default
+    assert numerics.requested_mode(params) == "portable"
+    assert numerics.params_file_of(["--splits", "data/splits"]) == "params.yaml"
+
+
+# A few AdamW steps of a tiny conv net: the conv goes through oneDNN, the linear layer through
+# MKL's sgemm and the activations through ATen's vectorised kernels, the three paths whose
+# ISA caps each changed the weights' bits in issue 14's probe.
+TINY_TRAINING = """
+import hashlib, sys
+from imgclf import numerics
+mode = numerics.apply_from_command_line(sys.argv[1:])
+import torch
+torch.manual_seed(0)
+torch.set_num_threads(1)
+net = torch.nn.Sequential(
+    torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+    torch.nn.Flatten(), torch.nn.Linear(8 * 4 * 4, 10),
+)
+optimizer = torch.optim.AdamW(net.parameters(), lr=0.01)
+images, labels = torch.randn(32, 1, 8, 8), torch.randint(0, 10, (32,))
+for _ in range(5):
+    optimizer.zero_grad()
+    torch.nn.functional.cross_entropy(net(images), labels).backward()
+    optimizer.step()
+digest = hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in net.parameters()))
+print(mode, torch.backends.cpu.get_cpu_capability(), digest.hexdigest())
+"""
+
+
+def train_tiny_net(params: Path, caller_env: dict[str, str]) -> tuple[str, str, str]:
+    """(mode in effect, ATen capability, sha256 of the weights) of the tiny training, run in
+    a fresh process whose caller environment adds ``caller_env`` to a clean one."""
+    env = {k: v for k, v in os.environ.items() if k not in PORTABLE_ENVIRONMENT}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    out = subprocess.run(
+        [sys.executable, "-c", TINY_TRAINING, "--params", str(params)],
+        env={**env, **caller_env}, capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    mode, capability, digest = out.stdout.split()
+    return mode, capability, digest
+
+
+@pytest.mark.slow  # three fresh processes that import torch
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 pins")
+def test_portable_training_has_the_same_weights_whatever_caps_the_caller_set(
+    tmp_path: Path,
+) -> None:
+    """The caller's caps (ATen's scalar kernels, oneDNN at SSE4.1, MKL's own AVX2 branch)
+    change nothing in portable mode, and in native mode the same caps change the weights.
+
+    Portable is not native-without-caps even on an AVX2-only CPU (this one): MKL's portable
+    branch is COMPATIBLE (SSE2), the one oneMKL documents as equal on Intel and AMD CPUs, so
+    native's matrix products take other paths on every machine.
+    """
+    portable, native = tmp_path / "portable.yaml", tmp_path / "native.yaml"
+    portable.write_text("numerics: portable\n")
+    native.write_text("numerics: native\n")
+    caps = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_CBWR": "AVX2"}
+
+    uncapped = train_tiny_net(portable, {})
+    assert uncapped[:2] == ("portable", "AVX2")
+    assert train_tiny_net(portable, caps) == uncapped
+
+    capped_native = train_tiny_net(native, caps)
+    assert capped_native[:2] == ("native", "DEFAULT")
+    assert capped_native[2] != uncapped[2]

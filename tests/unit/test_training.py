@@ -12,7 +12,7 @@ import torch
 from imgclf.config import ModelConfig, Params, TrainConfig
 from imgclf.data.datamodule import ImageDataModule
 from imgclf.errors import ConfigError, StaleArtifactError
-from imgclf.models.checkpoint import load_classifier, read_checkpoint
+from imgclf.models.checkpoint import load_classifier, read_checkpoint, save_model_file
 from imgclf.training.best_params import apply_best_params
 from imgclf.training.callbacks import HISTORY_COLUMNS
 from imgclf.training.fit import fit
@@ -129,6 +129,21 @@ def test_best_checkpoint_loads_weights_only_and_predicts_like_the_module(tmp_pat
     result.module.eval()
     assert loaded.spec.class_names == tuple(CLASSES) and loaded.spec.mean == data.mean
     assert torch.equal(loaded.net(images), result.module(images))
+
+
+def test_model_file_is_the_same_bytes_whichever_folder_trained_it(tmp_path, data):
+    models = []
+    for clone in ("clone-a", "elsewhere/clone-b"):
+        folder = tmp_path / clone
+        result = quiet_fit(data, train_cfg(max_epochs=2), checkpoint_dir=folder / "checkpoints")
+        assert str(folder).encode() in result.best_checkpoint.read_bytes()  # Lightning's paths
+        save_model_file(read_checkpoint(result.best_checkpoint), folder / "model.ckpt")
+        models.append(folder / "model.ckpt")
+    first, second = (path.read_bytes() for path in models)
+    assert first == second
+    assert str(tmp_path).encode() not in first
+    loaded = load_classifier(models[0])
+    assert loaded.spec.class_names == tuple(CLASSES)
 
 
 def test_same_params_and_seed_give_identical_metrics(data):

@@ -4,6 +4,7 @@ scored on validation accuracy, and written out as best params, report and plots.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,38 @@ def test_plots_folder_always_holds_every_plot_even_for_a_one_trial_study(tmp_pat
 
     assert sorted(p.name for p in paths) == sorted(PLOTS)
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
+
+
+def test_report_and_plots_are_the_same_bytes_however_long_the_trials_took(
+    tmp_path: Path,
+) -> None:
+    outputs = []
+    for run, pause in enumerate((0.0, 0.02)):
+        study = optuna.create_study(
+            direction="maximize", study_name="timed", sampler=optuna.samplers.RandomSampler(seed=3)
+        )
+
+        def objective(trial: optuna.Trial, pause: float = pause) -> float:
+            time.sleep(pause)
+            return -((trial.suggest_float("train.lr", 0.0, 1.0) - 0.3) ** 2) - trial.suggest_int(
+                "model.width", 1, 4
+            )
+
+        study.optimize(objective, n_trials=4)
+        folder = tmp_path / str(run)
+        write_study_outputs(
+            study, n_trials=4, storage="sqlite:///models/optuna.db",
+            report=folder / "tune.json", best=folder / "best.yaml",
+        )  # fmt: skip
+        save_plots(study, folder / "plots")
+        outputs.append(folder)
+
+    first, second = outputs
+    report = (first / "tune.json").read_text()
+    assert "duration" not in report and "datetime" not in report
+    assert report == (second / "tune.json").read_text()
+    for name in PLOTS:
+        assert (first / "plots" / name).read_bytes() == (second / "plots" / name).read_bytes()
 
 
 def test_fingerprint_changes_with_what_a_trial_computes_not_with_where_it_runs(

@@ -2,11 +2,13 @@
 
 A checkpoint (``models/model.ckpt``) holds the network weights under ``state_dict`` with the
 prefix ``net.`` and the :class:`~imgclf.models.spec.ModelSpec` as a plain dict under
-``hyper_parameters["spec"]``; ``torch.load(weights_only=True)`` reads both.
+``hyper_parameters["spec"]``; ``torch.load(weights_only=True)`` reads both. It keeps only
+what loading needs (:func:`save_model_file`), so its bytes depend on the training alone.
 """
 
 from __future__ import annotations
 
+import io
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,19 @@ from imgclf.models.registry import build_network
 from imgclf.models.spec import ModelSpec
 
 NETWORK_PREFIX = "net."  # the LightningModule's attribute holding the network
+
+# What a model file keeps of a Lightning checkpoint: enough for load_classifier and for
+# Lightning's own ``load_from_checkpoint``. Left out: the callbacks' state (ModelCheckpoint
+# stores its absolute dirpath and file paths), the optimizer and the loops, which only
+# resuming needs, and resuming reads the checkpoints folder.
+MODEL_FILE_KEYS = (
+    "state_dict",
+    "hyper_parameters",
+    "hparams_name",
+    "epoch",
+    "global_step",
+    "pytorch-lightning_version",
+)
 
 
 @dataclass(frozen=True)
@@ -71,3 +86,15 @@ def load_classifier(path: str | Path) -> LoadedClassifier:
     net.load_state_dict(network_state(checkpoint))
     net.eval()
     return LoadedClassifier(net=net, spec=spec)
+
+
+def save_model_file(checkpoint: dict[str, Any], target: str | Path) -> None:
+    """Write the :data:`MODEL_FILE_KEYS` of ``checkpoint`` to ``target``.
+
+    The same weights give the same bytes in any folder: ``torch.save`` names the archive's
+    inner folder after the file it writes, so the bytes are built in memory (inner folder
+    ``archive``) and then written; the zip entries carry no timestamps.
+    """
+    buffer = io.BytesIO()
+    torch.save({key: checkpoint[key] for key in MODEL_FILE_KEYS if key in checkpoint}, buffer)
+    Path(target).write_bytes(buffer.getvalue())

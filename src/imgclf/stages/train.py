@@ -1,11 +1,11 @@
 """train stage: fit the final model with the tuned params, resuming an interrupted run;
-write the best checkpoint, its ONNX export and the per-epoch history."""
+write the best checkpoint (weights and spec only, no paths), its ONNX export and the
+per-epoch history."""
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -21,7 +21,7 @@ from imgclf.augment import build_augmentation, load_augmentation, save_augmentat
 from imgclf.config import Params
 from imgclf.data.datamodule import ImageDataModule
 from imgclf.data.schema import read_classes, read_split
-from imgclf.models.checkpoint import load_classifier
+from imgclf.models.checkpoint import load_classifier, read_checkpoint, save_model_file
 from imgclf.models.registry import check_architecture
 from imgclf.serving.onnx_export import export_onnx
 from imgclf.stages.command import base_parser, run_stage, tracked_run
@@ -98,7 +98,7 @@ def run_train(untuned: Params, paths: TrainPaths, progress_bar: bool = False) ->
         if result.best_checkpoint is None:
             raise RuntimeError("training finished without a best checkpoint")
         with atomic_path(paths.model) as tmp:
-            shutil.copyfile(result.best_checkpoint, tmp)
+            save_model_file(read_checkpoint(result.best_checkpoint), tmp)
         write_csv(paths.history, result.history)
         loaded = load_classifier(paths.model)
         export_onnx(loaded.net, loaded.spec, paths.onnx)

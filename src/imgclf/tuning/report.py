@@ -1,6 +1,9 @@
 """What a study leaves behind: ``reports/tune.json`` (every trial) and
 ``models/best_params.yaml`` (a flat mapping of dotted keys the train stage applies with
-:func:`imgclf.config.with_overrides`)."""
+:func:`imgclf.config.with_overrides`).
+
+Both are versioned, so they hold only what the same params and data reproduce: no trial
+durations or start times (each trial's MLflow run has those, and its ``duration_s``)."""
 
 from __future__ import annotations
 
@@ -85,7 +88,6 @@ def write_study_outputs(
 
 
 def _trial_entry(trial: FrozenTrial) -> dict[str, Any]:
-    duration = trial.duration.total_seconds() if trial.duration is not None else None
     entry: dict[str, Any] = {
         "number": trial.number,
         "state": trial.state.name.lower(),
@@ -94,7 +96,6 @@ def _trial_entry(trial: FrozenTrial) -> dict[str, Any]:
         "val_acc_by_epoch": {
             int(step) + 1: value for step, value in sorted(trial.intermediate_values.items())
         },
-        "duration_s": None if duration is None else round(duration, 3),
     }
     if "failed_trial" in trial.system_attrs:
         entry["retry_of"] = trial.system_attrs["failed_trial"]

@@ -1,14 +1,16 @@
 """MLflow for trials: one nested run per trial under the worker's parent run.
 
-The run carries the trial's params, its per-epoch ``val_acc``/``val_loss`` (step = epoch)
-and its final state as the tag ``imgclf.trial_state`` (complete, pruned or failed). Under
-multi-GPU training only the rank-zero process logs, so a trial is one run, not one per GPU.
+The run carries the trial's params, its per-epoch ``val_acc``/``val_loss`` (step = epoch),
+its wall-clock ``duration_s`` (kept out of the versioned ``reports/tune.json``) and its final
+state as the tag ``imgclf.trial_state`` (complete, pruned or failed). Under multi-GPU
+training only the rank-zero process logs, so a trial is one run, not one per GPU.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,20 +51,24 @@ def trial_run(trial: optuna.Trial, values: dict[str, Any], enabled: bool = True)
     tags[TAG_TRIAL] = str(trial.number)
     mlflow.start_run(run_name=f"trial-{trial.number}", nested=True, tags=tags)
     mlflow.log_params(values)
+    started = time.monotonic()
     # Run status follows the trial: FINISHED complete, KILLED pruned, FAILED failed.
     try:
         yield
     except optuna.TrialPruned:
-        mlflow.set_tag(TAG_TRIAL_STATE, "pruned")
         _log_intermediate(trial)
-        mlflow.end_run(status="KILLED")
+        _end_trial_run("pruned", "KILLED", started)
         raise
     except BaseException:
-        mlflow.set_tag(TAG_TRIAL_STATE, "failed")
-        mlflow.end_run(status="FAILED")
+        _end_trial_run("failed", "FAILED", started)
         raise
-    mlflow.set_tag(TAG_TRIAL_STATE, "complete")
-    mlflow.end_run(status="FINISHED")
+    _end_trial_run("complete", "FINISHED", started)
+
+
+def _end_trial_run(state: str, status: str, started: float) -> None:
+    mlflow.set_tag(TAG_TRIAL_STATE, state)
+    mlflow.log_metric("duration_s", round(time.monotonic() - started, 3))
+    mlflow.end_run(status=status)
 
 
 def log_epoch_history(history: pd.DataFrame, *, prefix: str = "") -> None:

@@ -10,8 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from dvc.cli import main as dvc_main
 
 from tests.support.postgres import free_port
 from tests.support.project_copy import git_env
+from tests.support.servers import wait_until_answering
 
 BIN = Path(sys.executable).parent
 # moto accepts any credentials; these only keep boto from looking for real ones.
@@ -79,25 +78,11 @@ def remote(
     request.addfinalizer(log.close)
     request.addfinalizer(lambda: (server.terminate(), server.wait(timeout=30)))
     endpoint = f"http://127.0.0.1:{port}"
-    wait_until_answering(endpoint, server, log_path)
+    wait_until_answering(f"{endpoint}/moto-api/", server, log_path)
     for name, value in S3_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
     yield Remote(url=f"s3://{BUCKET}/imgclf", options={"endpointurl": endpoint})
-
-
-def wait_until_answering(endpoint: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with no_proxy.open(f"{endpoint}/moto-api/", timeout=2):
-                return
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"moto_server did not start: see {log}")
-        time.sleep(0.2)
 
 
 def test_pushed_data_and_outputs_come_back_byte_for_byte(

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.postgres import free_port
+from tests.support.servers import wait_until_answering
 
 
 @contextmanager
@@ -27,17 +26,7 @@ def mlflow_server(backend_store_uri: str, artifacts: Path, timeout_s: float = 90
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server did not start: see {log.name}")
-            time.sleep(0.5)
+        wait_until_answering(f"{url}/health", process, log.name, timeout_s)
         yield url
     finally:
         process.terminate()

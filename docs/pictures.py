@@ -28,7 +28,7 @@ from pathlib import Path
 import mlflow
 
 from imgclf.config import load_params
-from imgclf.tracking import DEFAULT_TRACKING_URI, TAG_STAGE
+from imgclf.tracking import TAG_STAGE, local_store
 
 WINDOW = (1400, 900)
 # Copied as they are: (stage output, picture in docs/).
@@ -197,10 +197,8 @@ def main() -> None:
         raise SystemExit("error: chromium is not installed: `apt-get install -y chromium`")
     stage_pictures(args.project, args.out)
     params = load_params(args.project / "params.yaml")
-    # The stages' own default (a relative SQLite file) anchored to the project folder.
-    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    if tracking_uri == DEFAULT_TRACKING_URI:
-        tracking_uri = f"sqlite:///{(args.project / 'mlflow.db').resolve()}"
+    # The stages' own default: the project's local store.
+    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or local_store(args.project)[0]
     log_file = Path(tempfile.gettempdir()) / "imgclf-docs-mlflow-ui.log"
     mlflow_pictures(
         tracking_uri, params.mlflow.experiment, params.evaluate.model_name, args.out, log_file

@@ -117,7 +117,21 @@ def test_two_concurrent_promotions_leave_the_better_version_champion(
             both_read.wait()
         return champion
 
+    # And both have tagged their claim and moved the alias before either checks its rivals.
+    # Without this second barrier one evaluate can finish before the other has claimed at
+    # all: that is two promotions in a row, where the first one rightly reports promoted.
+    both_claimed = threading.Barrier(2, timeout=30)
+    checked_once = threading.local()
+    real_claimants = registry._claimants
+
+    def claim_then_wait(*args):
+        if not getattr(checked_once, "done", False):
+            checked_once.done = True
+            both_claimed.wait()
+        return real_claimants(*args)
+
     monkeypatch.setattr(registry, "current_champion", read_then_wait)
+    monkeypatch.setattr(registry, "_claimants", claim_then_wait)
     uri = client.tracking_uri
     with ThreadPoolExecutor(2) as pool:
         decisions = list(

@@ -1,12 +1,13 @@
 """What ``numerics: portable`` costs against ``native``: the same training in fresh processes.
 
 Each run is a new Python process that applies the mode (``imgclf.numerics.apply``) before it
-imports torch, as the stage commands do, then trains the params' network (``model.*``: the
-default cnn, or the Fashion-MNIST profile's) with a plain AdamW loop on the real images, no
-augmentation, for ``--epochs``. The clock covers the training loop only (not torch's
-import). Modes alternate, and each side's fastest of ``--repeats`` runs is kept: on a busy
-machine other processes can slow either side. Prints the CPU, each side's wall and CPU
-seconds and images/s, whether the two sides' weights are bit-identical, and the ratio.
+imports torch, and torch's convolution flags after, as the stages do, then trains the params'
+network (``model.*``: the default cnn, or the Fashion-MNIST profile's) with a plain AdamW loop
+on the real images, no augmentation, for ``--epochs``. The clock covers the training loop
+only (not torch's import). Modes alternate, and each side's fastest of ``--repeats`` runs is
+kept: on a busy machine other processes can slow either side. Prints the CPU, each side's
+wall and CPU seconds and images/s, whether the two sides' weights are bit-identical, and the
+ratio.
 
     .venv/bin/python bench/bench_numerics.py --repeats 3                       # the digits
     .venv/bin/python bench/bench_numerics.py --data fashion-mnist --train-images 6000
@@ -48,6 +49,8 @@ def load_images(data: str, train_images: int) -> tuple[np.ndarray, np.ndarray]:
 def child(mode: str, data: str, epochs: int, train_images: int, threads: int) -> None:
     in_effect = numerics.apply(mode)
     import torch
+
+    numerics.configure_torch()  # portable: ATen's convolution instead of oneDNN's, as in fit()
 
     from imgclf.config import load_params, with_overrides
     from imgclf.models.spec import ModelSpec

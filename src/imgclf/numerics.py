@@ -78,6 +78,25 @@ def apply(
     return PORTABLE
 
 
+def configure_torch(environ: Mapping[str, str] = os.environ) -> None:
+    """In portable mode, route torch's CPU convolutions to ATen's own kernels; call it once
+    torch is imported, in every process that trains or scores (spawned tune workers too: the
+    flags, unlike the pins, are not inherited).
+
+    oneDNN and NNPACK pick their blocking from the CPU they run on (cache sizes, core
+    type), and oneDNN documents bitwise results only "on a given platform": the AVX2 cap
+    alone trained other weights on an AVX-512 Xeon than on an AVX2 EPYC. With both off, a
+    convolution is ATen's im2col and MKL's sgemm, whose COMPATIBLE branch is documented to
+    give the same bits on Intel and non-Intel CPUs.
+    """
+    if mode_in_effect(environ) != PORTABLE:
+        return
+    import torch  # here, not at the top: this module must load before torch (see above)
+
+    torch.backends.mkldnn.set_flags(False)
+    torch.backends.nnpack.set_flags(False)
+
+
 def mode_in_effect(environ: Mapping[str, str] = os.environ) -> str:
     """``portable`` when ``environ`` carries every pin of :data:`PORTABLE_ENVIRONMENT`, else
     ``native``: what this process's libraries run with, for the run's MLflow tag."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
+from imgclf import numerics
 from imgclf.config import Params
 from imgclf.data.schema import read_classes, read_split
 from imgclf.data.split_images import load_split_images
@@ -41,6 +42,7 @@ def run_evaluate(params: Params, paths: EvaluatePaths) -> None:
     """Write every declared output, log them, register the model and judge it."""
     cfg = params.evaluate
     check_promote_metric(cfg)
+    numerics.configure_torch()
     loaded = load_classifier(paths.model)
     classes = read_classes(paths.classes)
     if list(loaded.spec.class_names) != classes:

@@ -17,6 +17,7 @@ from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger
 
+from imgclf import numerics
 from imgclf.config import ModelConfig, Params, TrainConfig
 from imgclf.data.datamodule import ImageDataModule
 from imgclf.models.checkpoint import read_checkpoint
@@ -94,6 +95,7 @@ def fit(
         # Process-wide; for tiny images extra threads cost more in synchronisation than they
         # gain, and on a busy machine oversubscribed threads slow training by 10x.
         torch.set_num_threads(train_cfg.num_threads)
+    numerics.configure_torch()
     seed_everything(seed, workers=True, verbose=False)
     spec = spec_for(model_cfg, data)
     module = ClassifierModule.create(initial_network(spec, model_cfg), spec, model_cfg, train_cfg)

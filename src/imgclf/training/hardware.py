@@ -12,6 +12,8 @@ import logging
 
 import torch
 
+from imgclf import numerics
+
 log = logging.getLogger(__name__)
 
 
@@ -31,12 +33,16 @@ def uses_gpu(accelerator: str) -> bool:
 
 def resolve_precision(precision: str, accelerator: str) -> str:
     """``train.precision`` as Lightning takes it: ``auto`` becomes ``bf16-mixed`` where the
-    device computes in bf16 natively, ``16-mixed`` on older GPUs, and ``32`` elsewhere."""
+    device computes in bf16 natively, ``16-mixed`` on older GPUs, and ``32`` elsewhere (and on
+    any CPU under ``numerics: portable``)."""
     if precision != "auto":
         return precision
     if uses_gpu(accelerator):
         chosen = "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
         device = "this GPU"
+    elif numerics.mode_in_effect() == numerics.PORTABLE:
+        # bf16 exists on some CPUs only, and trains other weights than float32
+        chosen, device = "32", "this CPU under numerics: portable"
     else:
         chosen = "bf16-mixed" if cpu_has_native_bf16() else "32"
         device = f"this CPU ({torch.backends.cpu.get_cpu_capability()})"

@@ -38,7 +38,8 @@ def test_portable_fails_on_any_changed_bit_and_names_the_file(tmp_path: Path) ->
     (project / "metrics.json").write_text(json.dumps({**METRICS, "log_loss": 0.06621}, indent=2))
     result = reproduced(project)
     assert result.returncode == 1
-    assert "numerics: portable, yet metrics.json differ from HEAD" in result.stdout
+    assert "metrics.json | 2 +-" in result.stdout  # git's --stat names the file
+    assert "numerics: portable, yet the files above differ from HEAD" in result.stdout
 
 
 def test_native_compares_figures_within_the_tolerance_and_says_which_moved(

@@ -70,6 +70,8 @@ def test_optimizer_is_built_with_the_configured_settings(name, kind, extra):
     assert (group["lr"], group["weight_decay"]) == (0.05, 0.01)
     if name == "sgd":
         assert (group["momentum"], group["nesterov"]) == (0.8, True)
+    else:  # the fused update: ATen's own sqrt, the same bits on any CPU (see test_numerics)
+        assert group["fused"] is True
 
 
 def build_network_params():

@@ -22,10 +22,15 @@ def build_optimizer(parameters: Iterable[nn.Parameter], cfg: TrainConfig) -> tor
             nesterov=cfg.nesterov,
             weight_decay=cfg.weight_decay,
         )
+    # Adam's fused kernel (one ATen kernel for the whole update, CPU and CUDA): besides being
+    # faster, it takes its square roots from ATen's own vectorised code. The per-tensor
+    # update's sqrt goes to MKL's vector math, whose result followed the CPU even under
+    # MKL_CBWR=COMPATIBLE (an AVX-512 Xeon against an emulated AVX2 EPYC), so `numerics:
+    # portable` could not give the same weights on both.
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
 
 

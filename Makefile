@@ -76,7 +76,7 @@ test-all: setup
 lint: setup
 	$(BIN)/ruff check src pipelines tests bench docs
 	$(BIN)/ruff format --check src pipelines tests bench docs
-	$(BIN)/mypy src
+	$(BIN)/mypy src pipelines bench docs
 
 # Figures for BENCHMARKS.md, each side by side with its ratio (a few minutes on 2 cores).
 bench: setup

@@ -61,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
 
     native = {"digits": 8, "fashion-mnist": 28, "folder": 32}[args.source]
-    path = args.path or (DEBIAN_FASHION_MNIST if args.source == "fashion-mnist" else None)
+    path = args.path or (DEBIAN_FASHION_MNIST if args.source == "fashion-mnist" else "data/raw")
     cfg = DataConfig(
         source=args.source, path=path, channels=args.channels, image_size=args.image_size or native
     )

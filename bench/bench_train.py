@@ -51,7 +51,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 
 from imgclf.augment import build_augmentation, load_augmentation, save_augmentation
 from imgclf.config import Params, load_params, with_overrides
-from imgclf.data.datamodule import ImageDataModule, load_datamodule
+from imgclf.data.datamodule import EpochShuffleSampler, ImageDataModule, load_datamodule
 from imgclf.data.sources import DEBIAN_FASHION_MNIST
 from imgclf.errors import UserError
 from imgclf.profiles import read_profile
@@ -94,7 +94,9 @@ def plain_loop(params: Params, data: ImageDataModule, epochs: int, precision: st
     train_s = data_wait_s = 0.0
     start = time.perf_counter()
     for epoch in range(epochs):
-        train_loader.sampler.set_epoch(epoch)
+        sampler = train_loader.sampler
+        assert isinstance(sampler, EpochShuffleSampler)  # the data module's, as fit() uses it
+        sampler.set_epoch(epoch)
         seed_everything(epoch_seed(params.seed, epoch), workers=True, verbose=False)  # as fit does
         net.train()
         epoch_start = time.perf_counter()

@@ -147,7 +147,10 @@ def draw_dag(dot: str, picture: Path) -> None:
     import networkx as nx
     import pydot
 
-    (parsed,) = pydot.graph_from_dot_data(dot)
+    graphs = pydot.graph_from_dot_data(dot)
+    if not graphs:
+        raise SystemExit(f"`dvc dag --dot` printed no graph pydot can read:\n{dot}")
+    (parsed,) = graphs
     graph = nx.DiGraph(nx.nx_pydot.from_pydot(parsed))
     for layer, nodes in enumerate(nx.topological_generations(graph)):
         for node in nodes:

@@ -79,21 +79,20 @@ def apply(
 
 
 def configure_torch(environ: Mapping[str, str] = os.environ) -> None:
-    """In portable mode, route torch's CPU convolutions to ATen's own kernels; call it once
-    torch is imported, in every process that trains or scores (spawned tune workers too: the
-    flags, unlike the pins, are not inherited).
+    """In portable mode, turn off torch's NNPACK convolutions; call it once torch is imported,
+    in every process that trains or scores (spawned tune workers too: the flag, unlike the
+    pins, is not inherited).
 
-    oneDNN and NNPACK pick their blocking from the CPU they run on (cache sizes, core
-    type), and oneDNN documents bitwise results only "on a given platform": the AVX2 cap
-    alone trained other weights on an AVX-512 Xeon than on an AVX2 EPYC. With both off, a
-    convolution is ATen's im2col and MKL's sgemm, whose COMPATIBLE branch is documented to
-    give the same bits on Intel and non-Intel CPUs.
+    NNPACK has no instruction-set cap and picks its blocking from the CPU's caches. oneDNN,
+    torch's usual CPU convolution, stays on: at its AVX2 cap the train stage's fit gave the same
+    weights on this project's AVX-512 Xeon and on an emulated AMD EPYC (other vendor, units and
+    caches; BENCHMARKS.md), and turning it off made portable training 2.9x slower than native
+    instead of 1.2x.
     """
     if mode_in_effect(environ) != PORTABLE:
         return
     import torch  # here, not at the top: this module must load before torch (see above)
 
-    torch.backends.mkldnn.set_flags(False)
     torch.backends.nnpack.set_flags(False)
 
 

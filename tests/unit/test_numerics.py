@@ -64,10 +64,10 @@ def test_the_mode_comes_from_the_params_file_the_command_line_names(tmp_path: Pa
     assert numerics.params_file_of(["--splits", "data/splits"]) == "params.yaml"
 
 
-# A few AdamW steps of a tiny conv net: the conv goes through oneDNN (native) or ATen's
-# im2col and MKL's sgemm (portable), the linear layer through MKL's sgemm and the activations
-# through ATen's vectorised kernels, the paths whose ISA caps each changed the weights' bits
-# in issue 14's probe. As in a stage: pins before torch loads, torch's flags once it has.
+# A few AdamW steps of a tiny conv net: the conv goes through oneDNN, the linear layer through
+# MKL's sgemm, the activations through ATen's vectorised kernels, the paths whose ISA caps
+# each changed the weights' bits in issue 14's probe, and the update through the stages'
+# fused AdamW. As in a stage: pins before torch loads, torch's flags once it has.
 TINY_TRAINING = """
 import hashlib, sys
 from imgclf import numerics
@@ -128,7 +128,7 @@ def test_portable_training_has_the_same_weights_whatever_caps_the_caller_set(
     caps = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_CBWR": "AVX2"}
 
     uncapped = train_tiny_net(portable, {})
-    assert uncapped[:3] == ("portable", "AVX2", "aten-conv")
+    assert uncapped[:3] == ("portable", "AVX2", "onednn")
     assert train_tiny_net(portable, caps) == uncapped
 
     capped_native = train_tiny_net(native, caps)

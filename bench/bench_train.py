@@ -155,7 +155,7 @@ def lightning_fit(
         experiment_name="bench-train",
         tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
         artifact_location=str(folder / "mlartifacts"),
-        synchronous=False,  # as the train stage logs
+        synchronous=True,  # as the train stage logs
     )
     _ = logger.run_id  # creates the store and the run now, outside the timed fit
     start = time.perf_counter()

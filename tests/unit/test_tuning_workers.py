@@ -229,11 +229,16 @@ def test_tune_command_with_a_worker_killed_mid_trial_exits_0_with_one_warning(
     args[args.index("--augment") + 1] = _write_augment(tmp_path)
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     params["train"]["patience"] = 100
-    params["tune"].update(n_trials=4, max_epochs=100, pruner="none")
+    # Trials long enough that the spawned worker (about 5 s to import) gets one while the
+    # parent is still busy: at 100 epochs the parent ran all of them alone on a fast CPU.
+    params["tune"].update(n_trials=6, max_epochs=300, pruner="none")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    # The log goes to a file: a pipe nobody reads while the test polls fills up with the
+    # epoch lines (64 KiB) and blocks both workers in their next log call.
+    log = (tmp_path / "tune.log").open("w+")
     tune = subprocess.Popen(
         [sys.executable, "-m", "pipelines.tune", *args, "--workers", "2"],
-        cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=tmp_path, text=True, stdout=subprocess.DEVNULL, stderr=log,
         env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
              "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"},
     )  # fmt: skip
@@ -244,7 +249,9 @@ def test_tune_command_with_a_worker_killed_mid_trial_exits_0_with_one_warning(
     os.kill(child, signal.SIGKILL)
     killed_at = time.monotonic()
 
-    _, stderr = tune.communicate(timeout=300)
+    tune.wait(timeout=300)
+    log.seek(0)
+    stderr = log.read()
     print(f"kill -> imgclf tune exits: {time.monotonic() - killed_at:.1f} s")
 
     assert tune.returncode == 0, stderr[-3000:]
@@ -252,4 +259,4 @@ def test_tune_command_with_a_worker_killed_mid_trial_exits_0_with_one_warning(
     (warning,) = [line for line in stderr.splitlines() if " WARNING " in line]
     assert f"tune-worker-1 (pid {child}) was killed by SIGKILL; its trial(s) [" in warning
     report = json.loads((tmp_path / "tune.json").read_text())
-    assert report["counts"]["complete"] == 4
+    assert report["counts"]["complete"] == 6

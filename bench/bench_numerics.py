@@ -50,7 +50,7 @@ def child(mode: str, data: str, epochs: int, train_images: int, threads: int) ->
     in_effect = numerics.apply(mode)
     import torch
 
-    numerics.configure_torch()  # portable: ATen's convolution instead of oneDNN's, as in fit()
+    numerics.configure_torch()  # portable: NNPACK off, as in fit()
 
     from imgclf.config import load_params, with_overrides
     from imgclf.models.spec import ModelSpec

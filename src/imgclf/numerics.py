@@ -87,7 +87,7 @@ def configure_torch(environ: Mapping[str, str] = os.environ) -> None:
     torch's usual CPU convolution, stays on: at its AVX2 cap the train stage's fit gave the same
     weights on this project's AVX-512 Xeon and on an emulated AMD EPYC (other vendor, units and
     caches; BENCHMARKS.md), and turning it off made portable training 2.9x slower than native
-    instead of 1.2x.
+    instead of 1.3x.
     """
     if mode_in_effect(environ) != PORTABLE:
         return

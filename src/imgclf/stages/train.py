@@ -91,7 +91,7 @@ def run_train(untuned: Params, paths: TrainPaths, progress_bar: bool = False) ->
             # Each epoch's metrics are written before the next epoch starts. MLflow's
             # background queue would save that write, but shutting it down at the end of the
             # fit waits out its one-second poll (`queue.get(timeout=1)`): bench_train.py
-            # measured Lightning / plain 1.72x with it and 1.21x without on the digits.
+            # measured Lightning / plain 1.72x with it and 1.22x without on the digits.
             synchronous=True,
         )
         result = fit_resumable(

@@ -55,6 +55,10 @@ def export_onnx(net: nn.Module, spec: ModelSpec, path: str | Path) -> Path:
         # torch's default exporter (dynamo) needs onnxscript, which we do not ship; the
         # TorchScript exporter handles these small static-shape networks exactly.
         warnings.simplefilter("ignore", DeprecationWarning)
+        # No constant folding: it folds each BatchNorm into its convolution's weights with
+        # torch's own kernels, whose square root follows the CPU (an EPYC and an emulated
+        # Haswell wrote other bytes from the same checkpoint). Unfolded, the file holds the
+        # checkpoint's tensors as they are, and onnxruntime does the folding when it loads.
         torch.onnx.export(
             model,
             (example,),
@@ -63,6 +67,7 @@ def export_onnx(net: nn.Module, spec: ModelSpec, path: str | Path) -> Path:
             output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
             opset_version=OPSET,
+            do_constant_folding=False,
             dynamo=False,
         )
         graph = onnx.load(str(tmp))

@@ -11,6 +11,7 @@ import torch
 
 from imgclf.config import ModelConfig, Params, TrainConfig
 from imgclf.data.datamodule import ImageDataModule
+from imgclf.data.split_images import LabelledImages
 from imgclf.errors import ConfigError, StaleArtifactError
 from imgclf.models.checkpoint import load_classifier, read_checkpoint, save_model_file
 from imgclf.training.best_params import apply_best_params
@@ -153,8 +154,21 @@ def test_same_params_and_seed_give_identical_metrics(data):
     pd.testing.assert_frame_equal(first.history, second.history, check_exact=True)
 
 
-@pytest.mark.parametrize("scheduler", ["cosine", "step"])
-def test_run_resumed_at_an_epoch_boundary_matches_an_uninterrupted_run(tmp_path, data, scheduler):
+@pytest.mark.parametrize(
+    ("scheduler", "workers"), [("cosine", 0), ("step", 0), ("cosine", 1)]
+)
+def test_run_resumed_at_an_epoch_boundary_matches_an_uninterrupted_run(
+    tmp_path, data, scheduler, workers
+):
+    """With a dataloader worker too: Lightning creates the resumed run's first iterator
+    before it sets the sampler's epoch, and the worker prefetches from it at once, so the
+    first resumed epoch replayed epoch 0's batches until the module kept its epoch."""
+    if workers:
+        train = LabelledImages(data.train_images, data.train_labels)
+        val = LabelledImages(data.val_images, data.val_labels)
+        data = ImageDataModule(
+            train, val, CLASSES, augment=data.augment, batch_size=4, num_workers=workers, seed=1
+        )
     cfg = train_cfg(scheduler=scheduler, step_size=1, gamma=0.5)
     whole = quiet_fit(data, cfg, checkpoint_dir=tmp_path / "whole")
     with pytest.raises(Killed):

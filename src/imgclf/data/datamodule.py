@@ -137,6 +137,7 @@ class ImageDataModule(L.LightningDataModule):
         self.classes = list(classes)
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.augment = augment
+        self._first_epoch = 0  # set by load_state_dict when a fit resumes from a checkpoint
         self.train_images, self.train_labels = _decoded(train, self.classes, "train")
         self.val_images, self.val_labels = _decoded(val, self.classes, "val")
         self.test_images: np.ndarray | None = None
@@ -166,7 +167,23 @@ class ImageDataModule(L.LightningDataModule):
         trainer = self.trainer
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
         sampler = EpochShuffleSampler(len(dataset), self.seed, replicas, rank)
+        # A resumed run's first iterator is created (from configure_optimizers, for
+        # estimated_stepping_batches) before Lightning calls set_epoch, and a worker
+        # prefetches at once, so without this the first resumed epoch replays epoch 0
+        # (Lightning issue #21938). The epoch comes from this module's checkpoint state.
+        sampler.set_epoch(self._first_epoch)
         return self._loader(dataset, sampler=sampler, workers=self.num_workers)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in every checkpoint: the epoch a run resumed from it starts at (ours are
+        written at the end of an epoch)."""
+        return {"next_epoch": self.trainer.current_epoch + 1} if self.trainer else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._first_epoch = int(state_dict.get("next_epoch", 0))
+
+    def teardown(self, stage: str) -> None:
+        self._first_epoch = 0  # the next fit on this module starts fresh unless resumed
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(ImageDataset(self.val_images, self.val_labels, self.mean, self.std))

@@ -3,7 +3,8 @@ bytes of input files.
 
 Three things are identified this way: the params of a stage run (an MLflow tag), a training
 run that may be resumed from its checkpoint folder, and the objective a study's trials were
-scored under. File *names* never enter a hash, only their bytes, so team members with their
+scored under. The last two also hash imgclf's own source (:func:`code_files`): trials or
+epochs computed by other code are not the ones a fresh clone would compute. File *names* never enter a hash, only their bytes, so team members with their
 data in other folders get the same fingerprint.
 """
 
@@ -40,3 +41,10 @@ def content_hash(settings: Any, files: Iterable[str | Path] = (), *, length: int
 def params_hash(params: Params) -> str:
     """A short, stable hash of the effective params (for MLflow tags)."""
     return content_hash(params.model_dump(mode="json", by_alias=True))
+
+
+def code_files() -> list[Path]:
+    """Every Python file of the imgclf package, in a fixed order: what the code computes is
+    part of a fingerprint wherever reusing an earlier result could skip computing it again."""
+    package = Path(__file__).resolve().parent
+    return sorted(package.rglob("*.py"), key=lambda path: path.relative_to(package).as_posix())

@@ -102,6 +102,42 @@ def test_tiny_tune_stage_writes_best_params_report_and_plots(
     assert len(json.loads((tmp_path / "tune.json").read_text())["trials"]) == 2
 
 
+def test_changed_training_code_starts_a_fresh_local_study(
+    tmp_path: Path,
+    tiny_inputs: object,  # noqa: F811  (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The stage's own study file kept the trials of older code, so a re-run after a code
+    change (DVC re-runs the stage) reported them, while a fresh clone trained new ones."""
+    import optuna
+
+    import imgclf
+    from imgclf.fingerprint import code_files
+    from imgclf.stages import tune as tune_stage
+
+    package = Path(imgclf.__file__).parent
+    sources = {path.relative_to(package).as_posix() for path in code_files()}
+    assert {"training/fit.py", "tuning/objective.py", "data/datamodule.py"} <= sources
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    args = stage_args(tmp_path, tiny_inputs)
+    args[args.index("--augment") + 1] = _write_augment(tmp_path)
+    code = tmp_path / "fit.py"
+    monkeypatch.setattr(tune_stage, "code_files", lambda: [code])
+
+    code.write_text("the code of one commit\n")
+    assert main(args) == 0
+    first = json.loads((tmp_path / "tune.json").read_text())["study"]
+    assert main(args) == 0, "a re-run under the same code"
+    assert json.loads((tmp_path / "tune.json").read_text())["study"] == first
+    code.write_text("the code of the next commit\n")
+    assert main(args) == 0
+
+    assert json.loads((tmp_path / "tune.json").read_text())["study"] != first
+    studies = optuna.get_all_study_summaries(f"sqlite:///{tmp_path}/optuna.db")
+    assert sorted(study.n_trials for study in studies) == [2, 2]
+
+
 def _write_augment(root: Path) -> str:
     from imgclf.augment import build_augmentation, save_augmentation
 

@@ -21,6 +21,7 @@ import mlflow
 from imgclf import tracking
 from imgclf.config import Params, TrainConfig, with_overrides
 from imgclf.data.split_images import split_image_size
+from imgclf.fingerprint import code_files, content_hash
 from imgclf.models.registry import check_architecture
 from imgclf.stages.command import base_parser, configure_logging, run_stage, tracked_run
 from imgclf.stages.default_paths import DEFAULT_PATHS
@@ -75,10 +76,13 @@ def _tune(params: Params, paths: TunePaths, storage: StorageSpec, show_progress_
         declared.touch()
     inputs = TrialInputs(str(paths.splits), str(paths.classes), str(paths.augment))
     fingerprint = objective_fingerprint(params, inputs)
+    # The stage's own file keeps one study per objective and per version of the code, so
+    # changed params, data (`dvc exp run -S ...`) or training code start a fresh study, whose
+    # trials are the ones a fresh clone computes; a shared storage refuses another objective
+    # but lets teammates on other commits share it.
+    local_name = f"{params.tune.study}-{content_hash(fingerprint, code_files(), length=8)}"
     plan = StudyPlan(
-        # The stage's own file keeps one study per objective, so changed params or data
-        # (`dvc exp run -S ...`) start a fresh study; a shared storage refuses a mismatch.
-        study_name=f"{params.tune.study}-{fingerprint[:8]}" if storage.owned else params.tune.study,
+        study_name=local_name if storage.owned else params.tune.study,
         storage=storage,
         tune=params.tune,
         seed=params.seed,

@@ -1,8 +1,8 @@
 """When may a training run continue from ``last.ckpt``?
 
-Only when the checkpoint folder's fingerprint (a hash of the effective params and the
-input files, written before the first checkpoint) matches this run's and the run it
-belongs to did not finish. Anything else starts fresh in an emptied folder.
+Only when the checkpoint folder's fingerprint (a hash of the effective params, the input
+files and imgclf's source, written before the first checkpoint) matches this run's and the
+run it belongs to did not finish. Anything else starts fresh in an emptied folder.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from imgclf.atomic import remove_outputs, write_json
 from imgclf.config import Params
 from imgclf.data.datamodule import ImageDataModule
 from imgclf.errors import StaleArtifactError
-from imgclf.fingerprint import content_hash
+from imgclf.fingerprint import code_files, content_hash
 from imgclf.models.checkpoint import read_checkpoint
 from imgclf.training.fit import FitResult, fit
 from imgclf.training.processes import launch_rank
@@ -31,8 +31,9 @@ FINGERPRINT_NAME = "fingerprint.json"
 
 
 def run_fingerprint(settings: dict[str, Any], inputs: Iterable[str | Path]) -> str:
-    """A hash of ``settings`` (JSON-able) and the bytes of every file in ``inputs``."""
-    return content_hash(settings, sorted(map(str, inputs)), length=20)
+    """A hash of ``settings`` (JSON-able), the bytes of every file in ``inputs`` and imgclf's
+    source: a run killed under other code does not resume under this one."""
+    return content_hash(settings, [*sorted(map(str, inputs)), *code_files()], length=20)
 
 
 def resumable_checkpoint(checkpoint_dir: Path, fingerprint: str) -> Path | None:

@@ -4,8 +4,9 @@ bytes of input files.
 Three things are identified this way: the params of a stage run (an MLflow tag), a training
 run that may be resumed from its checkpoint folder, and the objective a study's trials were
 scored under. The last two also hash imgclf's own source (:func:`code_files`): trials or
-epochs computed by other code are not the ones a fresh clone would compute. File *names* never enter a hash, only their bytes, so team members with their
-data in other folders get the same fingerprint.
+epochs computed by other code are not the ones a fresh clone would compute. File *names*
+never enter a hash, only their bytes, so team members with their data in other folders get
+the same fingerprint.
 """
 
 from __future__ import annotations

@@ -154,9 +154,7 @@ def test_same_params_and_seed_give_identical_metrics(data):
     pd.testing.assert_frame_equal(first.history, second.history, check_exact=True)
 
 
-@pytest.mark.parametrize(
-    ("scheduler", "workers"), [("cosine", 0), ("step", 0), ("cosine", 1)]
-)
+@pytest.mark.parametrize(("scheduler", "workers"), [("cosine", 0), ("step", 0), ("cosine", 1)])
 def test_run_resumed_at_an_epoch_boundary_matches_an_uninterrupted_run(
     tmp_path, data, scheduler, workers
 ):

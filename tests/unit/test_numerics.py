@@ -69,7 +69,8 @@ def test_the_mode_comes_from_the_params_file_the_command_line_names(tmp_path: Pa
 # each changed the weights' bits in issue 14's probe, and the update through the stages'
 # fused AdamW. As in a stage: pins before torch loads, torch's flags once it has.
 TINY_TRAINING = """
-import hashlib, sys
+import hashlib, sys, tempfile
+from pathlib import Path
 from imgclf import numerics
 mode = numerics.apply_from_command_line(sys.argv[1:])
 import torch
@@ -92,10 +93,8 @@ digest = hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in net.param
 onednn = "onednn" if torch.backends.mkldnn.enabled else "aten-conv"
 # The train stage's ONNX export of the same net: the file must not depend on the CPU either.
 from imgclf.models.spec import ModelSpec
-from pathlib import Path
 from imgclf.serving.onnx_export import export_onnx
 spec = ModelSpec("cnn", 64, 1, 0.0, 1, 10, 8, tuple("0123456789"), (0.5,), (0.25,))
-import tempfile
 onnx_file = export_onnx(net.eval(), spec, Path(tempfile.mkdtemp()) / "model.onnx")
 onnx_digest = hashlib.sha256(onnx_file.read_bytes()).hexdigest()
 print(mode, torch.backends.cpu.get_cpu_capability(), onednn, digest.hexdigest(), onnx_digest)

@@ -8,6 +8,7 @@ import pytest
 from imgclf.augment import build_augmentation, load_augmentation, save_augmentation, save_preview
 from imgclf.config import TransformSpec
 from imgclf.errors import ConfigError, StaleArtifactError
+from imgclf.profiles import read_profile
 
 POLICY = [
     TransformSpec(
@@ -59,3 +60,21 @@ def test_preview_is_a_png_with_originals_and_augmentations(
     save_preview([image, image], ["a", "b"], build_augmentation(POLICY, seed=0), out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_the_fashion_profiles_policy_trains_as_saved(tmp_path: Path) -> None:
+    # albumentations writes a `padding` argument for PadIfNeeded that it ignores on loading
+    # (configure_logging silences its warning): the loaded pipeline must still be the built one.
+    policy = [
+        TransformSpec(**spec)
+        for spec in read_profile(Path("profiles/fashion-mnist.yaml"))["augment.transforms"]
+    ]
+    images = np.random.default_rng(0).integers(0, 256, size=(6, 28, 28), dtype=np.uint8)
+    built = build_augmentation(policy, seed=3)
+    path = tmp_path / "augment.json"
+    save_augmentation(built, path)
+    with pytest.warns(UserWarning, match="'padding' are not valid for transform PadIfNeeded"):
+        loaded = load_augmentation(path, seed=3)
+    built.set_random_seed(3)
+    for image in images:
+        assert np.array_equal(built(image=image)["image"], loaded(image=image)["image"])

@@ -8,6 +8,8 @@ import lightning.pytorch as L
 import pandas as pd
 import pytest
 import torch
+from lightning.pytorch.loggers import MLFlowLogger
+from mlflow.tracking import MlflowClient
 
 from imgclf.config import ModelConfig, Params, TrainConfig
 from imgclf.data.datamodule import ImageDataModule
@@ -296,3 +298,19 @@ def test_asking_for_a_gpu_without_one_is_one_line_naming_the_keys(tmp_path):
 
     with pytest.raises(ConfigError, match=r"train.accelerator = gpu, devices = 1, .* gpu"):
         build_trainer(TrainConfig(accelerator="gpu"), seed=0, checkpoint_dir=tmp_path)
+
+
+def test_each_epochs_figures_reach_mlflow_once_at_one_step_matching_the_history(tmp_path, data):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    logger = MLFlowLogger(experiment_name="fit", tracking_uri=uri, synchronous=True)
+    result = quiet_fit(data, train_cfg(), logger=logger)
+    logger.finalize("success")
+    client = MlflowClient(uri)
+    steps = set()
+    for name in HISTORY_COLUMNS[1:]:
+        points = sorted(client.get_metric_history(logger.run_id, name), key=lambda m: m.step)
+        # One point per epoch, as the history has it: a chart of train_loss against val_loss
+        # in the MLflow UI lines up epoch by epoch.
+        assert [m.value for m in points] == pytest.approx(result.history[name].tolist())
+        steps.add(tuple(m.step for m in points))
+    assert len(steps) == 1 and len(set(next(iter(steps)))) == 3

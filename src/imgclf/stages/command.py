@@ -63,6 +63,9 @@ def configure_logging() -> None:
     # of its equivalent source kinds, and integer columns cannot hold missing values.
     warnings.filterwarnings("ignore", "The specified dataset source can be interpreted")
     warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer column")
+    # albumentations 2.0.8 writes PadIfNeeded's inherited `padding` into augment.json and
+    # warns when it reads it back; the loaded transform is the saved one all the same.
+    warnings.filterwarnings("ignore", r"Argument\(s\) 'padding' are not valid for transform PadIf")
     # Raised inside Lightning 2.6 by torch >= 2.10, nothing a user can act on.
     warnings.filterwarnings("ignore", r".*isinstance\(treespec, LeafSpec\)` is deprecated")
 

@@ -93,9 +93,6 @@ class ClassifierModule(L.LightningModule):
         logits = self.net(images)
         loss = F.cross_entropy(logits, labels, label_smoothing=self.train_cfg.label_smoothing)
         self._update("train", logits.detach(), labels, loss.detach())
-        if self.trainer.is_last_batch:
-            # Not in on_train_epoch_end: callbacks (the epoch history) run before that hook.
-            self._log_epoch("train")
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
@@ -105,6 +102,12 @@ class ClassifierModule(L.LightningModule):
         self._evaluate(batch, "test")
 
     def on_validation_epoch_end(self) -> None:
+        # The epoch's train figures go out with its val figures: one logger flush per epoch
+        # (each costs MLflow a store write), and the callbacks that read both (the epoch
+        # history, checkpoints, early stopping) run after validation, before
+        # on_train_epoch_end.
+        if self.totals["train"].images:
+            self._log_epoch("train")
         self._log_epoch("val")
 
     def on_test_epoch_end(self) -> None:

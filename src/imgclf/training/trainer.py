@@ -73,7 +73,9 @@ def build_trainer(
             # The data module's sampler is seeded per epoch and shards itself under DDP;
             # Lightning's replacement would freeze its per-epoch augmentation seeds.
             use_distributed_sampler=False,
-            log_every_n_steps=1,
+            # Every metric is per epoch (ClassifierModule logs them after validation), so
+            # no step asks the logger connector to gather and flush metrics.
+            log_every_n_steps=0,
             default_root_dir=checkpoint_dir,
         )
     except MisconfigurationException as exc:  # accelerator: gpu on a machine without one, ...

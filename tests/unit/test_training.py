@@ -314,3 +314,40 @@ def test_each_epochs_figures_reach_mlflow_once_at_one_step_matching_the_history(
         assert [m.value for m in points] == pytest.approx(result.history[name].tolist())
         steps.add(tuple(m.step for m in points))
     assert len(steps) == 1 and len(set(next(iter(steps)))) == 3
+
+
+def test_step_schedule_decays_once_per_epoch(data):
+    cfg = train_cfg(scheduler="step", step_size=1, gamma=0.5)
+    result = quiet_fit(data, cfg)
+    optimizer = result.module.trainer.optimizers[0]
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(cfg.lr * 0.5**3)
+
+
+class GradientNorms(L.Callback):
+    """The gradient norm each optimizer step is about to apply."""
+
+    def __init__(self) -> None:
+        self.norms: list[float] = []
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
+        self.norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+
+
+@pytest.mark.parametrize("clip", [None, 0.05])
+def test_gradient_clip_val_bounds_every_step(data, clip):
+    norms = GradientNorms()
+    quiet_fit(data, train_cfg(gradient_clip_val=clip, max_epochs=1), callbacks=[norms])
+    assert norms.norms, "no optimizer step was seen"
+    if clip is None:
+        assert max(norms.norms) > 0.05  # so the clipped case has something to clip
+    else:
+        assert max(norms.norms) <= clip * (1 + 1e-5)
+
+
+def test_clipping_under_16_bit_mixed_precision_is_refused_in_one_line(tmp_path):
+    from imgclf.training.trainer import build_trainer
+
+    cfg = TrainConfig(precision="16-mixed", gradient_clip_val=1.0)
+    with pytest.raises(ConfigError, match=r"train.gradient_clip_val = 1.0 .* 16-mixed"):
+        build_trainer(cfg, seed=0, checkpoint_dir=tmp_path)

@@ -6,12 +6,11 @@ comes from (:mod:`imgclf.data.datamodule`) nor what the network is: the network 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import lightning.pytorch as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import nn
 
 from imgclf.config import ModelConfig, TrainConfig
@@ -67,10 +66,6 @@ class ClassifierModule(L.LightningModule):
         # millisecond on CPU, and a torchmetrics update about as much, a third of a training
         # step on 8x8 digits.
         self.totals = {phase: EpochTotals() for phase in PHASES}
-        # The step is written out in training_step (Lightning's manual optimization): its
-        # automatic loop (closure, hooks) cost 0.42 s of the 0.9 s Lightning added to 10 epochs
-        # of the digits (BENCHMARKS.md). The operations and their order are the same.
-        self.automatic_optimization = False
 
     @classmethod
     def create(
@@ -97,25 +92,8 @@ class ClassifierModule(L.LightningModule):
         images, labels = batch
         logits = self.net(images)
         loss = F.cross_entropy(logits, labels, label_smoothing=self.train_cfg.label_smoothing)
-        optimizer = cast(LightningOptimizer, self.optimizers())  # configure_optimizers has one
-        optimizer.zero_grad()
-        self.manual_backward(loss)  # through the precision plugin (16-bit loss scaling, DDP)
-        if self.train_cfg.gradient_clip_val:
-            clip = self.train_cfg.gradient_clip_val
-            self.clip_gradients(optimizer.optimizer, gradient_clip_val=clip)
-        optimizer.step()
-        self._step_schedule("step")
         self._update("train", logits.detach(), labels, loss.detach())
         return loss
-
-    def on_train_epoch_end(self) -> None:
-        self._step_schedule("epoch")
-
-    def _step_schedule(self, interval: str) -> None:
-        """Step the learning-rate schedule if it moves every ``interval`` (step | epoch)."""
-        for config in self.trainer.lr_scheduler_configs:
-            if config.interval == interval:
-                config.scheduler.step()  # type: ignore[call-arg]  # never ReduceLROnPlateau
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")

@@ -54,15 +54,6 @@ def build_trainer(
     early_stopping = EarlyStopping(
         monitor=cfg.monitor, mode=monitor_mode(cfg.monitor), patience=cfg.patience
     )
-    precision = resolve_precision(cfg.precision, cfg.accelerator)
-    if cfg.gradient_clip_val and precision == "16-mixed":
-        # ClassifierModule clips in its own training step, where 16-bit gradients are still
-        # loss-scaled: Lightning unscales them inside optimizer.step() (Lightning #18089).
-        raise ParamError(
-            f"train.gradient_clip_val = {cfg.gradient_clip_val} cannot be combined with 16-bit "
-            f"mixed precision (train.precision = {cfg.precision} -> 16-mixed here): set "
-            "train.precision to bf16-mixed or 32, or train.gradient_clip_val to null"
-        )
     try:
         trainer = L.Trainer(
             max_epochs=max_epochs or cfg.max_epochs,
@@ -70,7 +61,8 @@ def build_trainer(
             devices=cfg.devices,
             strategy=cfg.strategy,
             num_nodes=cfg.num_nodes,
-            precision=precision,  # type: ignore[arg-type]
+            precision=resolve_precision(cfg.precision, cfg.accelerator),  # type: ignore[arg-type]
+            gradient_clip_val=cfg.gradient_clip_val,
             # CPU kernels are deterministic; on GPUs some have no deterministic version, so warn.
             deterministic=True if cfg.accelerator == "cpu" else "warn",
             callbacks=[EpochSeed(seed), history, early_stopping, *(callbacks or []), checkpointing],

@@ -8,14 +8,15 @@ every epoch (temp dir), and the augmentation of ``augment.transforms`` built, sa
 is created before the clock starts, as the stage's ``tracked_run`` creates it before fit.
 
 Plain side, written here: the same network (``initial_network``), optimizer and schedule
-builders, the data module's own train/val loaders, the same epochs, batch size, seed,
-threads (``train.num_threads``) and precision (``train.precision``, ``auto`` resolved by
-``resolve_precision``, run under the matching ``torch.autocast``). Both validate once per
-epoch; early stopping is off (patience > epochs). Each side gets its own data module over
-the same arrays. Prints the CPU, both sides' wall time, s/epoch, training images/s and
-final validation accuracy, the plain loop's share of training time spent waiting for data,
-and the ratio (with ``--repeats N``, each side's fastest of N alternating runs: on a busy
-machine, oversubscribed threads can slow either side several-fold).
+builders, the data module's own train/val loaders and batch hooks (``tensors``), the same
+epochs, batch size, seed, threads (``train.num_threads``) and precision
+(``train.precision``, ``auto`` resolved by ``resolve_precision``, run under the matching
+``torch.autocast``). Both validate once per epoch; early stopping is off (patience >
+epochs). Each side gets its own data module over the same arrays. Prints the CPU, both
+sides' wall time, s/epoch, training images/s and final validation accuracy, the plain
+loop's share of training time spent waiting for data, and the ratio (with ``--repeats N``,
+each side's fastest of N alternating runs: on a busy machine, oversubscribed threads can
+slow either side several-fold).
 
     .venv/bin/python bench/bench_train.py                          # the digits, made in a temp dir
     .venv/bin/python bench/bench_train.py --data fashion-mnist     # the profile, minutes
@@ -107,7 +108,7 @@ def plain_loop(params: Params, data: ImageDataModule, epochs: int, precision: st
             data_wait_s += time.perf_counter() - wait_start
             if batch is None:
                 break
-            images, labels = batch[0].to(device), batch[1].to(device)
+            images, labels = data.tensors(batch, device)  # Lightning's transfer hooks
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 logits = net(images)
             loss = F.cross_entropy(
@@ -125,21 +126,23 @@ def plain_loop(params: Params, data: ImageDataModule, epochs: int, precision: st
         train_s += time.perf_counter() - epoch_start
         if schedule is not None and schedule["interval"] == "epoch":
             schedule["scheduler"].step()
-        val_acc = validate(net, val_loader, device, dtype)
+        val_acc = validate(net, data, val_loader, device, dtype)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return PlainRun(time.perf_counter() - start, val_acc, train_s, data_wait_s)
 
 
-def validate(net: torch.nn.Module, loader: Any, device: torch.device, dtype: Any) -> float:
+def validate(
+    net: torch.nn.Module, data: ImageDataModule, loader: Any, device: torch.device, dtype: Any
+) -> float:
     """Validation accuracy; the loss is computed too (unused), as the LightningModule's
     validation step computes it for early stopping, so both sides do the same work."""
     net.eval()
     correct = torch.zeros((), dtype=torch.int64, device=device)
     loss = torch.zeros((), device=device)
     with torch.no_grad():
-        for images, labels in loader:
-            images, labels = images.to(device), labels.to(device)
+        for batch in loader:
+            images, labels = data.tensors(batch, device)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 logits = net(images)
             loss += F.cross_entropy(logits.float(), labels, reduction="sum")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import albumentations as A
 import numpy as np
@@ -20,6 +21,7 @@ from imgclf.data.datamodule import (
     load_datamodule,
 )
 from imgclf.errors import DataError
+from imgclf.models.spec import normalize
 
 CLASSES = ["circle", "square", "triangle"]
 
@@ -55,6 +57,11 @@ def flip_everything() -> A.Compose:
     return A.Compose([A.HorizontalFlip(p=1.0)], seed=0)
 
 
+def first_images(data: ImageDataModule, loader: Any) -> torch.Tensor:
+    """The first batch's images as training sees them (after the batch-transfer hooks)."""
+    return data.tensors(next(iter(loader)))[0]
+
+
 @pytest.fixture
 def splits(tmp_path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return make_splits(tmp_path)
@@ -66,7 +73,7 @@ def test_data_module_knows_shape_classes_and_train_statistics(splits):
     assert (data.channels, data.image_size, data.classes) == (1, 8, CLASSES)
     assert data.mean == pytest.approx(channel_statistics(data.train_images)[0])
     assert data.mean != channel_statistics(data.val_images)[0]  # train split only
-    images, labels = next(iter(data.test_dataloader()))
+    images, labels = data.tensors(next(iter(data.test_dataloader())))
     assert images.shape == (4, 1, 8, 8) and images.dtype == torch.float32
     assert labels.dtype == torch.int64
 
@@ -74,7 +81,7 @@ def test_data_module_knows_shape_classes_and_train_statistics(splits):
 def test_normalised_train_images_have_zero_mean_unit_std(splits):
     train, val, _ = splits
     data = ImageDataModule(train, val, CLASSES, augment=None, batch_size=64)
-    images = torch.cat([batch for batch, _ in data.train_dataloader()])
+    images = torch.cat([data.tensors(batch)[0] for batch in data.train_dataloader()])
     assert images.mean().item() == pytest.approx(0.0, abs=1e-5)
     assert images.std(unbiased=False).item() == pytest.approx(1.0, abs=1e-4)
 
@@ -83,17 +90,17 @@ def test_rgb_images_give_three_channels_and_three_statistics(tmp_path):
     train, val, _ = make_splits(tmp_path, channels=3, size=16)
     data = ImageDataModule(train, val, CLASSES, augment=None, batch_size=4)
     assert (data.channels, data.image_size, len(data.mean), len(data.std)) == (3, 16, 3, 3)
-    assert next(iter(data.val_dataloader()))[0].shape == (4, 3, 16, 16)
+    assert data.tensors(next(iter(data.val_dataloader())))[0].shape == (4, 3, 16, 16)
 
 
 def test_augmentation_changes_train_images_only(splits):
     train, val, _ = splits
     plain = ImageDataModule(train, val, CLASSES, augment=None, batch_size=64)
     flipped = ImageDataModule(train, val, CLASSES, augment=flip_everything(), batch_size=64)
-    plain_train, flipped_train = (next(iter(d.train_dataloader()))[0] for d in (plain, flipped))
+    plain_train, flipped_train = (first_images(d, d.train_dataloader()) for d in (plain, flipped))
     assert torch.equal(flipped_train, plain_train.flip(-1))
     assert torch.equal(
-        next(iter(plain.val_dataloader()))[0], next(iter(flipped.val_dataloader()))[0]
+        first_images(plain, plain.val_dataloader()), first_images(flipped, flipped.val_dataloader())
     )
 
 
@@ -102,11 +109,10 @@ def test_train_order_and_augmentation_depend_only_on_seed_and_epoch(splits):
     augment = A.Compose([A.Affine(rotate=(-30, 30), p=1.0)], seed=0)
 
     def epoch_batch(seed: int, epoch: int) -> torch.Tensor:
-        loader = ImageDataModule(
-            train, val, CLASSES, augment=augment, batch_size=64, seed=seed
-        ).train_dataloader()
+        data = ImageDataModule(train, val, CLASSES, augment=augment, batch_size=64, seed=seed)
+        loader = data.train_dataloader()
         loader.sampler.set_epoch(epoch)
-        return next(iter(loader))[0]
+        return first_images(data, loader)
 
     assert torch.equal(epoch_batch(1, 3), epoch_batch(1, 3))
     assert not torch.equal(epoch_batch(1, 3), epoch_batch(1, 4))
@@ -131,8 +137,21 @@ def test_worker_processes_give_the_same_batches_as_the_main_process(splits):
         data = ImageDataModule(
             train, val, CLASSES, augment=augment, batch_size=64, num_workers=workers, seed=5
         )
-        batches.append(next(iter(data.train_dataloader()))[0])
+        batches.append(first_images(data, data.train_dataloader()))
     assert torch.equal(*batches)
+
+
+def test_a_worker_hands_over_uint8_arrays_that_train_standardised_as_serving_does(splits):
+    # Tensors from a worker cost a shared-memory segment each; arrays are pickled. The
+    # hooks then give exactly the tensors that serving's preprocessing gives.
+    train, val, _ = splits
+    data = ImageDataModule(train, val, CLASSES, augment=None, batch_size=8, num_workers=1)
+    images, labels = next(iter(data.train_dataloader()))
+    assert isinstance(images, np.ndarray) and images.dtype == np.uint8
+    assert isinstance(labels, np.ndarray) and labels.dtype == np.int64
+    tensors, label_tensor = data.tensors((images, labels))
+    assert torch.equal(tensors, normalize(images, data.mean, data.std))
+    assert torch.equal(label_tensor, torch.from_numpy(labels))
 
 
 def test_label_missing_from_classes_is_a_data_error(splits):

@@ -130,7 +130,7 @@ def test_best_checkpoint_loads_weights_only_and_predicts_like_the_module(tmp_pat
     )
     read_checkpoint(tmp_path / "last.ckpt")  # resumable without unpickling objects too
     loaded = load_classifier(result.best_checkpoint)
-    images = next(iter(data.val_dataloader()))[0]
+    images = data.tensors(next(iter(data.val_dataloader())))[0]
     result.module.eval()
     assert loaded.spec.class_names == tuple(CLASSES) and loaded.spec.mean == data.mean
     assert torch.equal(loaded.net(images), result.module(images))
@@ -250,7 +250,7 @@ def test_timm_model_trains_and_reloads_from_its_checkpoint(tmp_path):
     model = ModelConfig(name="timm:test_resnet", init="default")
     result = quiet_fit(data, train_cfg(max_epochs=1), model=model, checkpoint_dir=tmp_path / "ck")
     loaded = load_classifier(result.best_checkpoint)
-    images = next(iter(data.val_dataloader()))[0]
+    images = data.tensors(next(iter(data.val_dataloader())))[0]
     result.module.eval()
     assert torch.allclose(loaded.net(images), result.module(images))
 

@@ -12,6 +12,13 @@ A batch is fetched whole (``__getitems__``): on small images the per-sample work
 the augmentation (re-seeding, normalising, collating one tensor at a time) cost more than
 the augmentation itself, and on Fashion-MNIST it kept the training step waiting for data a
 third of the time (``bench/bench_train.py`` prints the fraction).
+
+Batches leave the loader as numpy uint8 images and int64 labels, and become tensors in the
+data module's batch-transfer hooks, in the training process: a tensor crossing from a worker
+process travels through a shared-memory segment of its own, which cost about 3.5 ms a batch
+of 64 digits, while numpy arrays are pickled (a few KB). Standardising after the transfer
+also moves a quarter of the bytes to a GPU. Code that iterates a loader itself (the plain
+loop in ``bench/``, tests) passes each batch through :meth:`ImageDataModule.tensors`.
 """
 
 from __future__ import annotations
@@ -32,55 +39,47 @@ from imgclf.augment import load_augmentation
 from imgclf.data.schema import read_classes, read_split
 from imgclf.data.split_images import LabelledImages, load_split_images
 from imgclf.errors import DataError
-from imgclf.models.spec import normalize
+from imgclf.models.spec import standardize
 
 SampleKey = tuple[int, int]  # (index, augmentation seed)
+RawBatch = tuple[np.ndarray, np.ndarray]  # uint8 images, int64 labels, as a loader yields them
+Batch = tuple[torch.Tensor, torch.Tensor]  # float32 NCHW images, int64 labels
 STATISTICS_CHUNK = 4096  # images summed at a time by channel_statistics
 
 
-class ImageDataset(Dataset[tuple[torch.Tensor, int]]):
-    """In-memory images and labels; returns normalised float32 CHW tensors.
+class ImageDataset(Dataset[tuple[np.ndarray, int]]):
+    """In-memory uint8 images and labels, fetched a batch at a time as numpy arrays.
 
     With ``augment``, items are fetched by ``(index, seed)`` keys (see
     :class:`EpochShuffleSampler`) and augmented with that seed; without, by plain index.
     """
 
     def __init__(
-        self,
-        images: np.ndarray,
-        labels: np.ndarray,
-        mean: Sequence[float],
-        std: Sequence[float],
-        augment: A.Compose | None = None,
+        self, images: np.ndarray, labels: np.ndarray, augment: A.Compose | None = None
     ) -> None:
-        self.images, self.labels = images, labels
-        self.mean, self.std, self.augment = tuple(mean), tuple(std), augment
-        # Unaugmented images never change: normalise them once.
-        self._ready = None if augment is not None else normalize(images, mean, std)
+        self.images, self.labels, self.augment = images, labels, augment
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, key: int | SampleKey) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, key: int | SampleKey) -> tuple[np.ndarray, int]:
         images, labels = self.__getitems__([key])
         return images[0], int(labels[0])
 
-    def __getitems__(self, keys: Sequence[int | SampleKey]) -> tuple[torch.Tensor, torch.Tensor]:
-        """One batch: images (N, C, H, W) float32 and labels (N,) int64.
+    def __getitems__(self, keys: Sequence[int | SampleKey]) -> RawBatch:
+        """One batch: uint8 images (N, H, W[, C]) and int64 labels (N,).
 
         Augmented batches are seeded once, from the first key's seed, then augmented image
         by image in key order.
         """
         pairs = [key if isinstance(key, tuple) else (key, key) for key in keys]
         index = [position for position, _ in pairs]
-        labels = torch.from_numpy(self.labels[index])
-        if self._ready is not None:
-            return self._ready[index], labels
-        assert self.augment is not None
+        labels = self.labels[index]
+        if self.augment is None:
+            return self.images[index], labels
         seed = pairs[0][1]
         self.augment.set_random_state(np.random.default_rng(seed), random.Random(seed))
-        images = np.stack([self.augment(image=self.images[i])["image"] for i in index])
-        return normalize(images, self.mean, self.std), labels
+        return np.stack([self.augment(image=self.images[i])["image"] for i in index]), labels
 
 
 class EpochShuffleSampler(Sampler[SampleKey]):
@@ -160,9 +159,7 @@ class ImageDataModule(L.LightningDataModule):
         self.mean, self.std = channel_statistics(self.train_images)
 
     def train_dataloader(self) -> DataLoader:
-        dataset = ImageDataset(
-            self.train_images, self.train_labels, self.mean, self.std, self.augment
-        )
+        dataset = ImageDataset(self.train_images, self.train_labels, self.augment)
         # The Trainer runs with use_distributed_sampler=False: this sampler shards itself.
         trainer = self.trainer
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
@@ -186,18 +183,35 @@ class ImageDataModule(L.LightningDataModule):
         self._first_epoch = 0  # the next fit on this module starts fresh unless resumed
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(ImageDataset(self.val_images, self.val_labels, self.mean, self.std))
+        return self._loader(ImageDataset(self.val_images, self.val_labels))
 
     def test_dataloader(self) -> DataLoader:
         if self.test_images is None or self.test_labels is None:
             raise DataError("this data module has no test split")
-        return self._loader(ImageDataset(self.test_images, self.test_labels, self.mean, self.std))
+        return self._loader(ImageDataset(self.test_images, self.test_labels))
+
+    def on_before_batch_transfer(self, batch: RawBatch, dataloader_idx: int) -> Any:
+        """Lightning's hook: a loader's numpy batch as tensors (still uint8), in the
+        training process."""
+        images, labels = batch
+        return torch.from_numpy(images), torch.from_numpy(labels)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Batch:
+        """Lightning's hook: the batch, on its device, standardised by the train split's
+        statistics."""
+        images, labels = batch
+        return standardize(images, self.mean, self.std), labels
+
+    def tensors(self, batch: RawBatch, device: torch.device | str = "cpu") -> Batch:
+        """What Lightning makes of a loader's batch: both hooks around the transfer."""
+        images, labels = self.on_before_batch_transfer(batch, 0)
+        return self.on_after_batch_transfer((images.to(device), labels.to(device)), 0)
 
     def _loader(
         self, dataset: ImageDataset, sampler: Sampler | None = None, workers: int = 0
     ) -> DataLoader:
         """Worker processes only where there is work to hand them (augmenting the train
-        split); val and test batches are slices of tensors normalised once."""
+        split); val and test batches are slices of the decoded arrays."""
         return DataLoader(
             dataset,
             batch_size=self.batch_size,

@@ -60,13 +60,22 @@ def normalize(images: np.ndarray, mean: Sequence[float], std: Sequence[float]) -
     """uint8 images (NHW or NHWC) -> float32 NCHW tensor, scaled to 0..1 then standardized."""
     if images.dtype != np.uint8:
         raise ValueError(f"expected uint8 images, got {images.dtype}")
+    return standardize(torch.from_numpy(np.ascontiguousarray(images)), mean, std)
+
+
+def standardize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """A uint8 tensor of images (NHW or NHWC, on any device) -> float32 NCHW on that device,
+    scaled to 0..1 then standardized: the arithmetic of :func:`normalize`, so a batch
+    standardized after its transfer has the bits it would have had before."""
+    if images.dtype != torch.uint8:
+        raise ValueError(f"expected uint8 images, got {images.dtype}")
     if images.ndim == 3:
-        images = images[..., np.newaxis]
+        images = images.unsqueeze(-1)
     if images.ndim != 4:
-        raise ValueError(f"expected images shaped NHW or NHWC, got shape {images.shape}")
-    tensor = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
-    mean_t = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        raise ValueError(f"expected images shaped NHW or NHWC, got shape {tuple(images.shape)}")
+    tensor = images.permute(0, 3, 1, 2).float().div_(255.0)
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
     return tensor.sub_(mean_t).div_(std_t).contiguous()
 
 

@@ -123,7 +123,7 @@ class TrainConfig(Section):
     devices: int | str = 1
     strategy: str = "auto"
     num_nodes: PositiveInt = 1
-    num_workers: Annotated[int, Field(ge=0)] = 0
+    num_workers: Annotated[int, Field(ge=0)] = 1  # augments the next batch beside the step
     num_threads: Annotated[int, Field(ge=0)] = 1  # torch intra-op threads; 0: one per core
 
     @field_validator("strategy")

@@ -87,6 +87,8 @@ bench: setup
 	    --train-images 10000 --epochs 2; \
 	else echo "Fashion-MNIST bench skipped: apt-get install dataset-fashion-mnist"; fi
 	$(BIN)/python bench/bench_pruning.py
+	@if [ -d $(FASHION_DIR) ]; then $(BIN)/python bench/bench_decode.py --path $(FASHION_DIR); \
+	else $(BIN)/python bench/bench_decode.py --source digits; fi
 
 # The long one: bench_train.py on Fashion-MNIST with the profile's params (minutes on 2 CPU
 # cores). Needs Debian's data: apt-get install dataset-fashion-mnist.

@@ -190,13 +190,13 @@ class ImageDataModule(L.LightningDataModule):
             raise DataError("this data module has no test split")
         return self._loader(ImageDataset(self.test_images, self.test_labels))
 
-    def on_before_batch_transfer(self, batch: RawBatch, dataloader_idx: int) -> Any:
+    def on_before_batch_transfer(self, batch: RawBatch, dataloader_idx: int) -> Batch:
         """Lightning's hook: a loader's numpy batch as tensors (still uint8), in the
         training process."""
         images, labels = batch
         return torch.from_numpy(images), torch.from_numpy(labels)
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Batch:
+    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
         """Lightning's hook: the batch, on its device, standardised by the train split's
         statistics."""
         images, labels = batch

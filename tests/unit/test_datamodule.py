@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import multiprocessing
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +141,67 @@ def test_worker_processes_give_the_same_batches_as_the_main_process(splits):
         )
         batches.append(first_images(data, data.train_dataloader()))
     assert torch.equal(*batches)
+
+
+def epoch_images(data: ImageDataModule, loader: Any, epoch: int) -> list[torch.Tensor]:
+    """Every batch of ``epoch`` from ``loader``, as training sees them."""
+    loader.sampler.set_epoch(epoch)
+    return [data.tensors(batch)[0] for batch in loader]
+
+
+def test_epochs_from_one_running_loader_match_fresh_loaders(splits):
+    # The train loader keeps one DataLoader iterator across epochs (its worker prepares the
+    # next epoch during validation); each epoch must still be exactly that epoch's batches.
+    train, val, _ = splits
+    augment = A.Compose([A.Affine(rotate=(-30, 30), p=1.0)], seed=0)
+
+    def module() -> ImageDataModule:
+        return ImageDataModule(
+            train, val, CLASSES, augment=augment, batch_size=2, num_workers=1, seed=5
+        )
+
+    def new_processes() -> set[multiprocessing.process.BaseProcess]:
+        return set(multiprocessing.active_children()) - before
+
+    before = set(multiprocessing.active_children())
+    running = module()
+    loader = running.train_dataloader()
+    assert len(loader) == 6  # 12 images: one full hand-over from the worker, one partial
+    followed_on = [epoch_images(running, loader, 0)]
+    worker = new_processes()
+    followed_on += [epoch_images(running, loader, epoch) for epoch in (1, 2)]
+    assert len(worker) == 1 and new_processes() == worker  # one worker throughout
+    fresh = []
+    for epoch in range(3):
+        data = module()
+        fresh.append(epoch_images(data, data.train_dataloader(), epoch))
+    assert all(len(batches) == len(loader) for batches in followed_on)
+    for ours, theirs in zip(followed_on, fresh, strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    assert not torch.equal(followed_on[0][0], followed_on[1][0])
+
+
+def test_an_epoch_left_midway_or_out_of_order_starts_from_its_first_batch(splits):
+    train, val, _ = splits
+    data = ImageDataModule(train, val, CLASSES, augment=None, batch_size=2, num_workers=1)
+    expected = {epoch: epoch_images(data, data.train_dataloader(), epoch) for epoch in (0, 4)}
+    loader = data.train_dataloader()
+    iterator = iter(loader)
+    next(iterator), next(iterator), next(iterator)  # a pruned trial, an interrupted epoch
+    for epoch in (0, 4):  # again from its start, then a jump (a resumed run)
+        batches = epoch_images(data, loader, epoch)
+        assert all(torch.equal(a, b) for a, b in zip(batches, expected[epoch], strict=True))
+
+
+def test_teardown_stops_the_train_loaders_worker(splits):
+    train, val, _ = splits
+    data = ImageDataModule(train, val, CLASSES, augment=None, batch_size=2, num_workers=1)
+    before = set(multiprocessing.active_children())
+    epoch_images(data, data.train_dataloader(), 0)
+    assert set(multiprocessing.active_children()) - before  # the worker runs on, ahead
+    data.teardown("fit")
+    gc.collect()
+    assert not set(multiprocessing.active_children()) - before
 
 
 def test_a_worker_hands_over_uint8_arrays_that_train_standardised_as_serving_does(splits):

@@ -23,8 +23,11 @@ loop in ``bench/``, tests) passes each batch through :meth:`ImageDataModule.tens
 
 from __future__ import annotations
 
+import itertools
+import os
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ import lightning.pytorch as L
 import numpy as np
 import pandas as pd
 import torch
+from lightning.fabric.utilities.seed import pl_worker_init_function
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from imgclf.augment import load_augmentation
@@ -45,6 +49,9 @@ SampleKey = tuple[int, int]  # (index, augmentation seed)
 RawBatch = tuple[np.ndarray, np.ndarray]  # uint8 images, int64 labels, as a loader yields them
 Batch = tuple[torch.Tensor, torch.Tensor]  # float32 NCHW images, int64 labels
 STATISTICS_CHUNK = 4096  # images summed at a time by channel_statistics
+# Train batches a worker hands over at once: each hand-over costs the training process about
+# 0.35 ms (the DataLoader's queue, unpickling), for one batch or four.
+BATCHES_PER_GROUP = 4
 
 
 class ImageDataset(Dataset[tuple[np.ndarray, int]]):
@@ -103,12 +110,115 @@ class EpochShuffleSampler(Sampler[SampleKey]):
         return -(-self.size // self.replicas)
 
     def __iter__(self) -> Iterator[SampleKey]:
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(self.keys(self.epoch))
+
+    def keys(self, epoch: int) -> list[SampleKey]:
+        """This rank's keys of epoch ``epoch``, whatever epoch is set."""
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         order = torch.randperm(self.size, generator=generator).tolist()
         seeds = torch.randint(0, 2**62, (self.size,), generator=generator).tolist()
         keys = list(zip(order, seeds, strict=True))
         keys += keys[: len(self) * self.replicas - self.size]
-        return iter(keys[self.rank :: self.replicas])
+        return keys[self.rank :: self.replicas]
+
+
+class EpochBatchSampler(Sampler[list[list[SampleKey]]]):
+    """The batches of ``sampler``'s keys, epoch after epoch from ``first_epoch``, without end,
+    in groups of up to ``group`` batches that never span two epochs.
+
+    One DataLoader iterator over it serves a whole fit (:class:`TrainBatches`), so its worker
+    prepares the next epoch's first batches while the current epoch ends and validation runs.
+    """
+
+    def __init__(
+        self, sampler: EpochShuffleSampler, batch_size: int, first_epoch: int, group: int
+    ) -> None:
+        self.sampler, self.batch_size, self.first_epoch = sampler, batch_size, first_epoch
+        self.group = group
+
+    def __iter__(self) -> Iterator[list[list[SampleKey]]]:
+        for epoch in itertools.count(self.first_epoch):
+            keys = self.sampler.keys(epoch)
+            batches = [keys[i : i + self.batch_size] for i in range(0, len(keys), self.batch_size)]
+            for start in range(0, len(batches), self.group):
+                yield batches[start : start + self.group]
+
+
+class BatchGroups(Dataset[RawBatch]):
+    """``dataset`` read a group of whole batches at a time (what :class:`EpochBatchSampler`
+    hands out)."""
+
+    def __init__(self, dataset: ImageDataset) -> None:
+        self.dataset = dataset
+
+    def __getitems__(self, group: Sequence[list[SampleKey]]) -> list[RawBatch]:
+        return [self.dataset.__getitems__(keys) for keys in group]
+
+
+class TrainBatches:
+    """The train split's loader as Lightning sees it: ``len`` batches an epoch, and a
+    ``sampler`` whose ``set_epoch`` Lightning calls before each epoch.
+
+    The batches come from one DataLoader iterator over :class:`EpochBatchSampler` that runs
+    across epochs, started when the loader is made: a fresh iterator per epoch left the
+    step waiting at every epoch's start (a round trip to the worker, then the first batch
+    augmented from scratch), 5 to 12 ms an epoch on the digits, half the wait that was left
+    with a worker (``bench/bench_train.py``). A worker hands over :data:`BATCHES_PER_GROUP`
+    batches at a time. An epoch other than the one the stream is at (a resumed run, one
+    stopped mid-epoch, ``set_epoch`` by hand) restarts it there, so the batches are the same
+    as from a fresh iterator.
+    """
+
+    def __init__(
+        self,
+        dataset: ImageDataset,
+        sampler: EpochShuffleSampler,
+        batch_size: int,
+        num_workers: int,
+        worker_init_fn: Callable[[int], None] | None = None,
+    ) -> None:
+        self.dataset, self.sampler, self.batch_size = dataset, sampler, batch_size
+        self.num_workers, self.worker_init_fn = num_workers, worker_init_fn
+        self._stream: Iterator[list[RawBatch]] | None = None
+        self._stream_epoch: int | None = None  # the epoch the stream's next group opens
+        self._restart(sampler.epoch)
+
+    def __len__(self) -> int:
+        return -(-len(self.sampler) // self.batch_size)
+
+    def __iter__(self) -> Iterator[RawBatch]:
+        epoch = self.sampler.epoch
+        if self._stream is None or self._stream_epoch != epoch:
+            self._restart(epoch)
+        stream, remaining = self._stream, len(self)
+        assert stream is not None
+        self._stream_epoch = None  # mid-epoch until its last group is out
+        while remaining:
+            group = next(stream)
+            remaining -= len(group)
+            if not remaining:  # set before the yields: Lightning stops after len(self) batches
+                self._stream_epoch = epoch + 1
+            yield from group
+
+    def close(self) -> None:
+        """Drop the iterator; its worker processes exit."""
+        self._stream = self._stream_epoch = None
+
+    def _restart(self, epoch: int) -> None:
+        self.close()
+        loader = DataLoader(
+            BatchGroups(self.dataset),
+            batch_sampler=EpochBatchSampler(
+                self.sampler, self.batch_size, first_epoch=epoch, group=BATCHES_PER_GROUP
+            ),
+            num_workers=self.num_workers,
+            collate_fn=keep_batch,  # __getitems__ already returns whole batches
+            worker_init_fn=self.worker_init_fn,
+            # A private generator (workers' base seed): creating an iterator must not draw
+            # from the global RNG, or when it is created would change dropout masks.
+            generator=torch.Generator().manual_seed(self.sampler.seed),
+        )
+        self._stream, self._stream_epoch = iter(loader), epoch
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -137,6 +247,7 @@ class ImageDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.augment = augment
         self._first_epoch = 0  # set by load_state_dict when a fit resumes from a checkpoint
+        self._train_batches: TrainBatches | None = None
         self.train_images, self.train_labels = _decoded(train, self.classes, "train")
         self.val_images, self.val_labels = _decoded(val, self.classes, "val")
         self.test_images: np.ndarray | None = None
@@ -158,7 +269,7 @@ class ImageDataModule(L.LightningDataModule):
         self.channels = 1 if len(shape) == 2 else int(shape[2])
         self.mean, self.std = channel_statistics(self.train_images)
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> TrainBatches:
         dataset = ImageDataset(self.train_images, self.train_labels, self.augment)
         # The Trainer runs with use_distributed_sampler=False: this sampler shards itself.
         trainer = self.trainer
@@ -169,7 +280,23 @@ class ImageDataModule(L.LightningDataModule):
         # prefetches at once, so without this the first resumed epoch replays epoch 0
         # (Lightning issue #21938). The epoch comes from this module's checkpoint state.
         sampler.set_epoch(self._first_epoch)
-        return self._loader(dataset, sampler=sampler, workers=self.num_workers)
+        self.close_train_batches()
+        # Lightning seeds the workers of DataLoaders it is handed (seed_everything(workers=True));
+        # this one is made here, so it gets Lightning's worker seeding here.
+        seeding = os.environ.get("PL_SEED_WORKERS") == "1" and self.num_workers > 0
+        self._train_batches = TrainBatches(
+            dataset,
+            sampler,
+            self.batch_size,
+            self.num_workers,
+            partial(pl_worker_init_function, rank=rank) if seeding else None,
+        )
+        return self._train_batches
+
+    def close_train_batches(self) -> None:
+        """Stop the train loader's worker processes (Lightning's teardown does not know them)."""
+        if self._train_batches is not None:
+            self._train_batches.close()
 
     def state_dict(self) -> dict[str, Any]:
         """Saved in every checkpoint: the epoch a run resumed from it starts at (ours are
@@ -181,6 +308,7 @@ class ImageDataModule(L.LightningDataModule):
 
     def teardown(self, stage: str) -> None:
         self._first_epoch = 0  # the next fit on this module starts fresh unless resumed
+        self.close_train_batches()
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(ImageDataset(self.val_images, self.val_labels))
@@ -207,17 +335,12 @@ class ImageDataModule(L.LightningDataModule):
         images, labels = self.on_before_batch_transfer(batch, 0)
         return self.on_after_batch_transfer((images.to(device), labels.to(device)), 0)
 
-    def _loader(
-        self, dataset: ImageDataset, sampler: Sampler | None = None, workers: int = 0
-    ) -> DataLoader:
-        """Worker processes only where there is work to hand them (augmenting the train
-        split); val and test batches are slices of the decoded arrays."""
+    def _loader(self, dataset: ImageDataset) -> DataLoader:
+        """A val or test loader, in the training process: their batches are slices of the
+        decoded arrays (worker processes augment the train split only)."""
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            sampler=sampler,
-            num_workers=workers,
-            persistent_workers=workers > 0,
             collate_fn=keep_batch,  # __getitems__ already returns whole batches
             # A private generator: creating an iterator must not draw from the global RNG,
             # or when Lightning creates it (earlier on resume) would change dropout masks.

@@ -88,8 +88,9 @@ def fit(
     """Train with early stopping and return the best epoch's weights.
 
     ``max_epochs`` overrides ``train_cfg.max_epochs`` (tuning trials). Checkpoints go to
-    ``checkpoint_dir`` (``best.ckpt``, ``last.ckpt``), or to a temporary folder removed on
-    return when it is None. ``resume_from`` is a checkpoint of the same run to continue.
+    ``checkpoint_dir`` (``best.ckpt``, and ``last.ckpt`` to resume from), or to a temporary
+    folder removed on return when it is None (``best.ckpt`` only). ``resume_from`` is a
+    checkpoint of the same run to continue.
     """
     if train_cfg.num_threads:
         # Process-wide; for tiny images extra threads cost more in synchronisation than they
@@ -111,6 +112,7 @@ def fit(
             callbacks=callbacks,
             logger=logger,
             enable_progress_bar=enable_progress_bar,
+            resumable=checkpoint_dir is not None,
         )
         trainer.fit(module, datamodule=data, ckpt_path=resume_from, weights_only=True)
         best = Path(checkpointing.best_model_path) if checkpointing.best_model_path else None

@@ -23,10 +23,11 @@ from imgclf.fingerprint import code_files, content_hash
 from imgclf.models.checkpoint import read_checkpoint
 from imgclf.training.fit import FitResult, fit
 from imgclf.training.processes import launch_rank
+from imgclf.training.trainer import LAST_NAME
 
 log = logging.getLogger(__name__)
 
-LAST_NAME = "last.ckpt"  # Lightning's ModelCheckpoint(save_last=True) name
+LAST_FILE = f"{LAST_NAME}.ckpt"  # written at the end of every epoch (trainer.py)
 FINGERPRINT_NAME = "fingerprint.json"
 
 
@@ -38,7 +39,7 @@ def run_fingerprint(settings: dict[str, Any], inputs: Iterable[str | Path]) -> s
 
 def resumable_checkpoint(checkpoint_dir: Path, fingerprint: str) -> Path | None:
     """``last.ckpt`` if it belongs to an unfinished run with this fingerprint, else None."""
-    last = checkpoint_dir / LAST_NAME
+    last = checkpoint_dir / LAST_FILE
     if not last.is_file():
         return None
     stored = _read_fingerprint(checkpoint_dir)

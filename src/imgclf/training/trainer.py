@@ -15,7 +15,8 @@ from imgclf.errors import ParamError
 from imgclf.training.callbacks import EpochHistory, EpochSeed
 from imgclf.training.hardware import resolve_precision
 
-BEST_NAME = "best"  # best.ckpt beside Lightning's last.ckpt
+BEST_NAME = "best"  # best.ckpt
+LAST_NAME = "last"  # last.ckpt
 
 
 def monitor_mode(monitor: str) -> str:
@@ -24,15 +25,31 @@ def monitor_mode(monitor: str) -> str:
 
 
 def build_checkpointing(cfg: TrainConfig, checkpoint_dir: Path) -> ModelCheckpoint:
-    """Keeps ``best.ckpt`` (by ``train.monitor``) and ``last.ckpt``, both written at the end
-    of every training epoch (after validation), the boundary a resumed run restarts from."""
+    """Keeps ``best.ckpt`` (by ``train.monitor``), written at the end of a training epoch
+    (after validation) whenever the monitored value improved."""
     return ModelCheckpoint(
         dirpath=checkpoint_dir,
         filename=BEST_NAME,
         monitor=cfg.monitor,
         mode=monitor_mode(cfg.monitor),
         save_top_k=1,
-        save_last=True,
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
+    )
+
+
+def build_last_checkpointing(checkpoint_dir: Path) -> ModelCheckpoint:
+    """Keeps ``last.ckpt``, written at the end of every training epoch: the boundary a
+    resumed run restarts from.
+
+    Not ``save_last=True`` on the best checkpoint's callback: since Lightning 2.6 that writes
+    ``last.ckpt`` only in epochs that also wrote a top-k checkpoint, so after an epoch without
+    improvement it still held the best epoch, and a killed run resumed from there.
+    """
+    return ModelCheckpoint(
+        dirpath=checkpoint_dir,
+        filename=LAST_NAME,
+        save_top_k=1,  # with no monitor: the latest epoch, replacing the one before
         save_on_train_epoch_end=True,
         enable_version_counter=False,
     )
@@ -47,9 +64,16 @@ def build_trainer(
     callbacks: list[Callback] | None = None,
     logger: Logger | bool = False,
     enable_progress_bar: bool = True,
+    resumable: bool = True,
 ) -> tuple[L.Trainer, ModelCheckpoint, EpochHistory]:
-    """The Trainer plus its checkpoint and history callbacks (the caller reads both)."""
+    """The Trainer plus its best-checkpoint and history callbacks (the caller reads both).
+
+    ``resumable`` also keeps ``last.ckpt`` every epoch; tuning trials, which never resume,
+    do without it.
+    """
     checkpointing = build_checkpointing(cfg, checkpoint_dir)
+    # After the best one: last.ckpt then records this epoch's best score and path too.
+    keep_last = [build_last_checkpointing(checkpoint_dir)] if resumable else []
     history = EpochHistory()
     early_stopping = EarlyStopping(
         monitor=cfg.monitor, mode=monitor_mode(cfg.monitor), patience=cfg.patience
@@ -65,7 +89,14 @@ def build_trainer(
             gradient_clip_val=cfg.gradient_clip_val,
             # CPU kernels are deterministic; on GPUs some have no deterministic version, so warn.
             deterministic=True if cfg.accelerator == "cpu" else "warn",
-            callbacks=[EpochSeed(seed), history, early_stopping, *(callbacks or []), checkpointing],
+            callbacks=[
+                EpochSeed(seed),
+                history,
+                early_stopping,
+                *(callbacks or []),
+                checkpointing,
+                *keep_last,
+            ],
             logger=logger,
             enable_progress_bar=enable_progress_bar,
             enable_model_summary=False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import warnings
 
 import lightning.pytorch as L
@@ -191,6 +192,20 @@ def test_run_resumed_at_an_epoch_boundary_matches_an_uninterrupted_run(
     pd.testing.assert_frame_equal(whole.history, resumed.history, check_exact=True)
     for key, value in whole.module.state_dict().items():
         assert torch.equal(value, resumed.module.state_dict()[key]), key
+
+
+def test_a_fit_that_raises_leaves_no_dataloader_worker_behind(data):
+    # A pruned trial ends its fit with an exception, and Lightning then skips the data
+    # module's teardown; a study must not collect one idle worker per pruned trial.
+    train = LabelledImages(data.train_images, data.train_labels)
+    val = LabelledImages(data.val_images, data.val_labels)
+    with_worker = ImageDataModule(
+        train, val, CLASSES, augment=data.augment, batch_size=4, num_workers=1, seed=1
+    )
+    before = set(multiprocessing.active_children())
+    with pytest.raises(Killed):
+        quiet_fit(with_worker, train_cfg(), callbacks=[StopAtEpoch(1)])
+    assert not set(multiprocessing.active_children()) - before
 
 
 def test_freeze_backbone_trains_only_the_head(tmp_path, data):

@@ -114,7 +114,11 @@ def fit(
             enable_progress_bar=enable_progress_bar,
             resumable=checkpoint_dir is not None,
         )
-        trainer.fit(module, datamodule=data, ckpt_path=resume_from, weights_only=True)
+        try:
+            trainer.fit(module, datamodule=data, ckpt_path=resume_from, weights_only=True)
+        finally:
+            # Lightning skips the data module's teardown when fit raises (a pruned trial).
+            data.close_train_batches()
         best = Path(checkpointing.best_model_path) if checkpointing.best_model_path else None
         if best is not None:
             module.load_state_dict(read_checkpoint(best)["state_dict"])

@@ -19,6 +19,9 @@ process travels through a shared-memory segment of its own, which cost about 3.5
 of 64 digits, while numpy arrays are pickled (a few KB). Standardising after the transfer
 also moves a quarter of the bytes to a GPU. Code that iterates a loader itself (the plain
 loop in ``bench/``, tests) passes each batch through :meth:`ImageDataModule.tensors`.
+
+The train loader (:class:`TrainBatches`) keeps one DataLoader iterator for the whole fit, so
+its worker never idles between epochs; each epoch is still a pure function of its number.
 """
 
 from __future__ import annotations
@@ -275,10 +278,10 @@ class ImageDataModule(L.LightningDataModule):
         trainer = self.trainer
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
         sampler = EpochShuffleSampler(len(dataset), self.seed, replicas, rank)
-        # A resumed run's first iterator is created (from configure_optimizers, for
-        # estimated_stepping_batches) before Lightning calls set_epoch, and a worker
-        # prefetches at once, so without this the first resumed epoch replays epoch 0
-        # (Lightning issue #21938). The epoch comes from this module's checkpoint state.
+        # The loader starts its worker now, before Lightning calls set_epoch, so it starts at
+        # the epoch this fit begins with: 0, or a resumed run's, kept in this module's
+        # checkpoint state (Lightning issue #21938: on resume it sets the epoch late too).
+        # Starting at another epoch would only cost a restart.
         sampler.set_epoch(self._first_epoch)
         self.close_train_batches()
         # Lightning seeds the workers of DataLoaders it is handed (seed_everything(workers=True));

@@ -204,8 +204,18 @@ class TrainBatches:
             yield from group
 
     def close(self) -> None:
-        """Drop the iterator; its worker processes exit."""
-        self._stream = self._stream_epoch = None
+        """Stop the iterator's worker processes now, and drop it.
+
+        Dropping it alone stops them only once nothing refers to it (Lightning's loops keep
+        this loader's generator), and an iterator left to the garbage collector stalled the
+        training process 5 s (the DataLoader's status-check timeout) at a random point of the
+        next trial in ``bench/bench_pruning.py``. torch has no public call for this; Lightning
+        stops the workers of its own loaders with the same ``_shutdown_workers``.
+        """
+        stream, self._stream, self._stream_epoch = self._stream, None, None
+        shutdown = getattr(stream, "_shutdown_workers", None)  # only iterators with workers
+        if shutdown is not None:
+            shutdown()
 
     def _restart(self, epoch: int) -> None:
         self.close()

@@ -86,7 +86,7 @@ bench: setup
 	  $(BIN)/python bench/bench_train.py --data fashion-mnist --idx-dir $(FASHION_DIR) \
 	    --train-images 10000 --epochs 2; \
 	else echo "Fashion-MNIST bench skipped: apt-get install dataset-fashion-mnist"; fi
-	$(BIN)/python bench/bench_pruning.py
+	$(BIN)/python bench/bench_pruning.py --seeds 42 0 1 2 3 4
 	@if [ -d $(FASHION_DIR) ]; then $(BIN)/python bench/bench_decode.py --path $(FASHION_DIR); \
 	else $(BIN)/python bench/bench_decode.py --source digits; fi
 

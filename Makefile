@@ -81,10 +81,10 @@ lint: setup
 # Figures for BENCHMARKS.md, each side by side with its ratio (a few minutes on 2 cores).
 bench: setup
 	$(BIN)/python bench/bench_ingest.py
-	$(BIN)/python bench/bench_train.py
+	$(BIN)/python bench/bench_train.py --repeats 3
 	@if [ -d $(FASHION_DIR) ]; then \
 	  $(BIN)/python bench/bench_train.py --data fashion-mnist --idx-dir $(FASHION_DIR) \
-	    --train-images 10000 --epochs 2; \
+	    --train-images 10000 --epochs 2 --repeats 2; \
 	else echo "Fashion-MNIST bench skipped: apt-get install dataset-fashion-mnist"; fi
 	$(BIN)/python bench/bench_pruning.py --seeds 42 0 1 2 3 4
 	@if [ -d $(FASHION_DIR) ]; then $(BIN)/python bench/bench_decode.py --path $(FASHION_DIR); \

@@ -17,7 +17,9 @@ from before threads, seeding and the network are set up until the train loader's
 has stopped. Prints the CPU, both sides' wall time, s/epoch, training images/s and final
 validation accuracy, the plain loop's share of training time spent waiting for data, and
 the ratio (with ``--repeats N``, each side's fastest of N alternating runs: on a busy
-machine, oversubscribed threads can slow either side several-fold).
+machine, oversubscribed threads can slow either side several-fold). Use at least 2: the
+first ``fit()`` of a process also pays one-off imports, 0.2 to 0.75 s (Lightning's check
+whether the checkpoint folder is in a bucket imports ``s3fs``), which a stage pays once.
 
     .venv/bin/python bench/bench_train.py                          # the digits, made in a temp dir
     .venv/bin/python bench/bench_train.py --data fashion-mnist     # the profile, minutes

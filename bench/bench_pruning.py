@@ -135,10 +135,8 @@ def main() -> None:
     seconds = sum(o.seconds for o in with_pruning) / sum(o.seconds for o in without)
     print(f"epochs with pruning / without: {epochs:.2f}x")
     print(f"wall time with pruning / without: {seconds:.2f}x")
-    points = [
-        100 * (outcomes[seed, args.pruner].best_val_acc - outcomes[seed, "none"].best_val_acc)
-        for seed in seeds
-    ]
+    pairs = zip(with_pruning, without, strict=True)
+    points = [100 * (pruned.best_val_acc - full.best_val_acc) for pruned, full in pairs]
     if len(seeds) == 1:
         print(f"best val acc with pruning - without: {points[0]:+.2f} points")
     else:

@@ -1,5 +1,5 @@
-"""The benchmarks' data: the digits as the split stage leaves them, and Fashion-MNIST in
-memory (no PNGs), both made from what the packages ship."""
+"""The benchmarks' data: the digits as ingest and the split stage leave them (an image store
+and split CSVs), and Fashion-MNIST in memory, both made from what the packages ship."""
 
 from __future__ import annotations
 
@@ -8,24 +8,28 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from sklearn.model_selection import train_test_split
 
 from imgclf.data.sources import fashion_mnist_source
 from imgclf.data.split_images import LabelledImages
+from imgclf.data.store import ShardWriter
 
 
-def digits_splits(root: Path) -> tuple[Path, Path]:
-    """scikit-learn's digits as PNGs + stratified 80/10/10 split CSVs, like ingest + split."""
+def digits_splits(root: Path) -> tuple[Path, Path, Path]:
+    """scikit-learn's digits in an image store + stratified 80/10/10 split CSVs, like ingest +
+    split; returns the splits folder, the store folder and ``classes.json``."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
+    store = root / "images"
+    store.mkdir(parents=True)
+    writer = ShardWriter(store, digits.images.shape[1:])
     rows = []
     for index, (image, label) in enumerate(zip(digits.images, digits.target, strict=True)):
-        path = root / "images" / str(label) / f"{index:05d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.round(image * 255 / 16).astype(np.uint8)).save(path)
-        rows.append({"path": str(path), "label": str(label), "sha256": str(index)})
+        shard, offset = writer.add(np.round(image * 255 / 16).astype(np.uint8))
+        rows.append({"path": f"{label}/{index:05d}", "label": str(label), "sha256": str(index),
+                     "shard": shard, "offset": offset})  # fmt: skip
+    writer.close()
     frame = pd.DataFrame(rows)
     train, rest = train_test_split(frame, test_size=0.2, stratify=frame["label"], random_state=42)
     val, test = train_test_split(rest, test_size=0.5, stratify=rest["label"], random_state=42)
@@ -33,7 +37,7 @@ def digits_splits(root: Path) -> tuple[Path, Path]:
     for name, part in (("train", train), ("val", val), ("test", test)):
         part.to_csv(root / "splits" / f"{name}.csv", index=False)
     (root / "classes.json").write_text(json.dumps({"classes": [str(i) for i in range(10)]}))
-    return root / "splits", root / "classes.json"
+    return root / "splits", store, root / "classes.json"
 
 
 def fashion_mnist_splits(

@@ -6,11 +6,11 @@ seed, sampler and search space, and run through the tune stage's own machinery: 
 :class:`~imgclf.tuning.study.StudyPlan` on a fresh SQLite storage (``resolve_storage``, in a
 temp dir), :func:`~imgclf.tuning.study.run_study`, and the stage's objective
 (``build_objective``, MLflow tracking off, one torch thread on CPU as the stage sets). The
-data are the digits as split CSVs + PNGs (``bench_data.digits_splits``) and the augment
-stage's ``augment.json``. Prints, for each side, the epochs trained in total (the sum over
-trials of their reported epochs), trials pruned, wall time and the best validation accuracy,
-then both ratios. With TPE, the trials differ after the first pruned one: the sampler learns
-from pruned trials too, so the two studies do not walk the same points.
+data are the digits as an image store + split CSVs (``bench_data.digits_splits``) and the
+augment stage's ``augment.json``. Prints, for each side, the epochs trained in total (the sum
+over trials of their reported epochs), trials pruned, wall time and the best validation
+accuracy, then both ratios. With TPE, the trials differ after the first pruned one: the
+sampler learns from pruned trials too, so the two studies do not walk the same points.
 
 With ``--seeds``, the pair runs once per seed (the seed of the training, the sampler and the
 data module) and the ratios are over the epochs and seconds of all seeds together; the
@@ -111,12 +111,12 @@ def main() -> None:
     outcomes: dict[tuple[int, str], StudyOutcome] = {}
     with tempfile.TemporaryDirectory(prefix="bench-pruning-") as scratch:
         folder = Path(scratch)
-        splits, classes = digits_splits(folder / "digits")
+        splits, store, classes = digits_splits(folder / "digits")
         for seed in seeds:
             seeded = with_overrides(params, {"seed": seed})
             augment = folder / f"augment-{seed}.json"
             save_augmentation(build_augmentation(seeded.augment.transforms, seed=seed), augment)
-            inputs = TrialInputs(str(splits), str(classes), str(augment))
+            inputs = TrialInputs(str(splits), str(store), str(classes), str(augment))
             for pruner in sides:
                 pruned = with_overrides(seeded, {"tune.pruner": pruner})
                 outcomes[seed, pruner] = run_pruned_study(pruned, inputs, folder / str(seed))

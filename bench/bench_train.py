@@ -213,9 +213,9 @@ def data_factory(args: argparse.Namespace, params: Params, folder: Path) -> Data
     save_augmentation(build_augmentation(params.augment.transforms, seed=params.seed), augment_path)
     train_cfg = params.train
     if args.data == "digits":
-        splits, classes = digits_splits(folder / "digits")
+        splits, store, classes = digits_splits(folder / "digits")
         return lambda batch_size: load_datamodule(
-            splits, classes, augment_path, batch_size=batch_size,
+            splits, store, classes, augment_path, batch_size=batch_size,
             num_workers=train_cfg.num_workers, seed=params.seed,
         )  # fmt: skip
     if not Path(args.idx_dir).is_dir():

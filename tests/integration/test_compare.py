@@ -33,9 +33,7 @@ def predictions(n: int, wrong: set[int], first: int = 0) -> pd.DataFrame:
     predicted = [LABELS[(i + 1) % 3] if i in wrong else LABELS[i % 3] for i in ids]
     return pd.DataFrame(
         {
-            "path": [
-                f"data/images/{label}/{i:04d}.png" for i, label in zip(ids, labels, strict=True)
-            ],
+            "path": [f"{label}/{i:04d}" for i, label in zip(ids, labels, strict=True)],
             "sha256": [hashlib.sha256(f"image {i}".encode()).hexdigest() for i in ids],
             "label": labels,
             "predicted": predicted,

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from imgclf.data.images import read_image
 from imgclf.data.schema import read_classes, read_manifest, read_split
+from imgclf.data.store import StoreImages
 from pipelines import ingest, split, validate
 
 OUTPUTS = {
@@ -76,8 +76,8 @@ def run_ingest() -> int:
 
 def run_validate() -> int:
     o = OUTPUTS
-    args = ["--manifest", o["manifest"], "--classes", o["classes"], "--report", o["report"]]
-    return validate.main([*args, "--docs", o["docs"]])
+    args = ["--manifest", o["manifest"], "--images", o["images"], "--classes", o["classes"]]
+    return validate.main([*args, "--report", o["report"], "--docs", o["docs"]])
 
 
 def run_split() -> int:
@@ -95,7 +95,7 @@ def test_folder_of_colour_jpegs_goes_through_ingest_validate_split(project: Path
     assert len(manifest) == 45 and rejected["reason"].tolist() == [
         "ignored: not inside a class folder"
     ]
-    assert read_image(manifest["path"][0]).shape == (16, 16, 3)
+    assert StoreImages.of_rows(manifest, "data/images")[0].shape == (16, 16, 3)
 
     assert run_validate() == 0
     assert json.loads(Path("reports/validation.json").read_text())["success"] is True
@@ -143,4 +143,5 @@ def test_digits_ingest_gives_ten_classes_of_8x8_grayscale(
     manifest = read_manifest("data/manifest.csv")
     assert len(manifest) == 1797 and set(manifest["mode"]) == {"L"}
     assert read_classes("data/classes.json") == [str(digit) for digit in range(10)]
-    assert read_image("data/images/0/0000.png").shape == (8, 8)
+    first = manifest[manifest["path"] == "0/0000"]
+    assert StoreImages.of_rows(first, "data/images")[0].shape == (8, 8)

@@ -33,7 +33,7 @@ def project(tmp_path, monkeypatch):
 def _run(project, *extra: str) -> int:
     return main(
         [
-            "--params", "params.yaml", "--splits", "data/splits",
+            "--params", "params.yaml", "--splits", "data/splits", "--images", "data/images",
             "--classes", "data/classes.json", "--model", "models/model.ckpt",
             "--onnx", "models/model.onnx", "--metrics", "metrics.json",
             "--plots", "plots", "--per-class", "reports/per_class.csv",

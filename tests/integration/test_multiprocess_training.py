@@ -14,20 +14,20 @@ import pytest
 import yaml
 
 from tests.integration.test_train_resume import finish, stage_inputs, train_stage
-from tests.unit.test_datamodule import make_splits
+from tests.unit.test_datamodule import STORE, make_splits
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
 def test_two_ddp_processes_train_disjoint_shards_into_one_checkpoint(tmp_path):
-    train, val, _test = make_splits(tmp_path / "images", per_class=20)
+    train, val, _test = make_splits(tmp_path, per_class=20)
     train.to_csv(tmp_path / "train.csv", index=False)
     val.to_csv(tmp_path / "val.csv", index=False)
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
 
     done = subprocess.run(
-        [sys.executable, "-m", "tests.support.ddp_fit", str(tmp_path)],
+        [sys.executable, "-m", "tests.support.ddp_fit", str(tmp_path), str(tmp_path / STORE)],
         cwd=tmp_path, env=env, text=True, capture_output=True, timeout=120,
     )  # fmt: skip
 

@@ -19,7 +19,7 @@ import yaml
 
 from imgclf.augment import build_augmentation, save_augmentation
 from imgclf.config import Params, TransformSpec, with_overrides
-from tests.unit.test_datamodule import CLASSES, make_splits
+from tests.unit.test_datamodule import CLASSES, STORE, make_splits
 
 REPO = Path(__file__).resolve().parents[2]
 EPOCHS = 25
@@ -27,9 +27,8 @@ EPOCHS = 25
 
 def stage_inputs(root: Path) -> None:
     """Everything the train stage reads, tiny, in ``root``."""
-    for name, frame in zip(
-        ("train", "val", "test"), make_splits(root / "images", per_class=30), strict=True
-    ):
+    root.mkdir(parents=True, exist_ok=True)
+    for name, frame in zip(("train", "val", "test"), make_splits(root, per_class=30), strict=True):
         (root / "splits").mkdir(exist_ok=True)
         frame.to_csv(root / "splits" / f"{name}.csv", index=False)
     (root / "classes.json").write_text(json.dumps({"classes": CLASSES}))
@@ -48,6 +47,8 @@ def train_stage(root: Path) -> subprocess.Popen[str]:
     args = [
         "--splits",
         "splits",
+        "--images",
+        STORE,
         "--classes",
         "classes.json",
         "--augment",

@@ -3,9 +3,10 @@
 Lightning's ``ddp`` launches every further rank by running this script again (as it
 documents for scripts), so it must be a file, not a function inside a test. Each rank
 writes the train sample indices it saw per epoch and what ``fit`` returned, as JSON in
-the folder given on the command line (which already holds ``train.csv`` and ``val.csv``).
+the folder given on the command line (which already holds ``train.csv`` and ``val.csv``,
+whose images are in the store at ``STORE_DIR``).
 
-    python -m tests.support.ddp_fit FOLDER
+    python -m tests.support.ddp_fit FOLDER STORE_DIR
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import sys
 from pathlib import Path
 
 import lightning.pytorch as L
-import pandas as pd
 
 from imgclf.config import Params, with_overrides
 from imgclf.data.datamodule import ImageDataModule
+from imgclf.data.schema import read_split
 from imgclf.training.fit import fit
 
 CLASSES = ["circle", "square", "triangle"]
@@ -38,7 +39,7 @@ class RecordShards(L.Callback):
         (self.folder / name).write_text(json.dumps(indices))
 
 
-def main(folder: Path) -> None:
+def main(folder: Path, store_dir: Path) -> None:
     params = with_overrides(
         Params(),
         {"train.accelerator": "cpu", "train.devices": 2, "train.strategy": "ddp",
@@ -46,12 +47,13 @@ def main(folder: Path) -> None:
          "train.num_threads": 1, "model.width": 8},
     )  # fmt: skip
     data = ImageDataModule(
-        pd.read_csv(folder / "train.csv"),
-        pd.read_csv(folder / "val.csv"),
+        read_split(folder / "train.csv"),
+        read_split(folder / "val.csv"),
         CLASSES,
         augment=None,
         batch_size=params.train.batch_size,
         seed=params.seed,
+        store_dir=store_dir,
     )
     result = fit(
         params.model,
@@ -75,4 +77,4 @@ def main(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]))

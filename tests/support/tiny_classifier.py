@@ -1,6 +1,6 @@
 """A tiny untrained classifier and a tiny project around it, for evaluation and serving tests.
 
-Three classes of 8x8 grayscale images (dark, mid, bright with a bar) as canonical PNGs,
+Three classes of 8x8 grayscale images (dark, mid, bright with a bar) in an image store,
 split CSVs and classes.json as ingest/split write them, a Lightning-style checkpoint as the
 train stage writes it, and the ONNX export.
 """
@@ -12,16 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
-from imgclf.data.images import encode_png
 from imgclf.models import build_network
 from imgclf.models.checkpoint import NETWORK_PREFIX
 from imgclf.models.spec import ModelSpec
 from imgclf.serving.classifier import InferenceClassifier
 from imgclf.serving.image_inputs import ImageSettings
 from imgclf.serving.onnx_export import export_onnx
+from tests.support.image_store import write_store
 
 CLASSES = ("dark", "mid", "bright")
 
@@ -56,6 +55,7 @@ def write_checkpoint(classifier: InferenceClassifier, path: Path) -> Path:
 class TinyProject:
     root: Path
     splits: Path
+    images: Path
     classes: Path
     model: Path
     onnx: Path
@@ -65,21 +65,15 @@ class TinyProject:
 def write_tiny_project(root: Path, per_class: int = 6, seed: int = 0) -> TinyProject:
     """A project folder holding everything the evaluate stage reads (paths relative to root)."""
     rng = np.random.default_rng(seed)
-    rows = {"train": [], "test": []}
-    for label, name in enumerate(CLASSES):
-        folder = root / "data" / "images" / name
-        folder.mkdir(parents=True)
-        for i in range(per_class):
-            path = folder / f"{i:03d}.png"
-            path.write_bytes(encode_png(class_image(label, rng)))
-            split = "test" if i % 3 == 0 else "train"
-            rows[split].append(
-                {"path": path.relative_to(root).as_posix(), "label": name, "sha256": f"{label}-{i}"}
-            )
+    images = [class_image(label, rng) for label in range(len(CLASSES)) for _ in range(per_class)]
+    labels = [name for name in CLASSES for _ in range(per_class)]
+    rows = write_store(root / "data" / "images", images, labels)
+    rows["sha256"] = [f"{CLASSES.index(name)}-{i % per_class}" for i, name in enumerate(labels)]
+    test = np.arange(len(rows)) % per_class % 3 == 0
     splits = root / "data" / "splits"
     splits.mkdir(parents=True)
-    for split, records in rows.items():
-        pd.DataFrame(records).to_csv(splits / f"{split}.csv", index=False)
+    rows[~test].to_csv(splits / "train.csv", index=False)
+    rows[test].to_csv(splits / "test.csv", index=False)
     classes = root / "data" / "classes.json"
     classes.write_text(json.dumps({"classes": list(CLASSES)}))
     (root / "models").mkdir()
@@ -88,4 +82,4 @@ def write_tiny_project(root: Path, per_class: int = 6, seed: int = 0) -> TinyPro
     onnx = export_onnx(classifier.net, classifier.spec, root / "models" / "model.onnx")
     params = root / "params.yaml"
     params.write_text("evaluate:\n  model_name: tiny\nmlflow:\n  experiment: tiny\n")
-    return TinyProject(root, splits, classes, model, onnx, params)
+    return TinyProject(root, splits, root / "data" / "images", classes, model, onnx, params)

@@ -1,4 +1,4 @@
-"""The data module: in-memory splits, train-only augmentation, seeded epochs."""
+"""The data module: splits read from the image store, train-only augmentation, seeded epochs."""
 
 from __future__ import annotations
 
@@ -12,37 +12,33 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
 
 from imgclf.augment import save_augmentation
-from imgclf.data.datamodule import (
-    EpochShuffleSampler,
-    ImageDataModule,
-    channel_statistics,
-    load_datamodule,
-)
+from imgclf.data.datamodule import EpochShuffleSampler, ImageDataModule, load_datamodule
+from imgclf.data.split_images import channel_statistics
 from imgclf.errors import DataError
 from imgclf.models.spec import normalize
+from tests.support.image_store import write_store
 
 CLASSES = ["circle", "square", "triangle"]
+STORE = "store"  # the image store's folder, relative to the test's working folder (tmp_path)
 
 
 def write_images(
     root: Path, per_class: int = 8, size: int = 8, channels: int = 1, seed: int = 0
 ) -> pd.DataFrame:
-    """PNGs of three learnable classes (a bright band whose row depends on the class)."""
+    """A store of three learnable classes (a bright band whose row depends on the class) at
+    ``root / STORE``; returns its rows."""
     rng = np.random.default_rng(seed)
-    rows = []
+    images, labels = [], []
     for label_index, label in enumerate(CLASSES):
-        for i in range(per_class):
+        for _ in range(per_class):
             pixels = rng.integers(0, 60, size=(size, size, channels), dtype=np.uint8)
             band = slice(label_index * size // 3, (label_index + 1) * size // 3)
             pixels[band] = 230
-            path = root / label / f"{i:03d}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(pixels[..., 0] if channels == 1 else pixels).save(path)
-            rows.append({"path": str(path), "label": label, "sha256": f"{label}{i}"})
-    return pd.DataFrame(rows)
+            images.append(pixels[..., 0] if channels == 1 else pixels)
+            labels.append(label)
+    return write_store(root / STORE, images, labels)
 
 
 def make_splits(root: Path, **kwargs: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -63,6 +59,11 @@ def first_images(data: ImageDataModule, loader: Any) -> torch.Tensor:
     return data.tensors(next(iter(loader)))[0]
 
 
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def splits(tmp_path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return make_splits(tmp_path)
@@ -70,7 +71,9 @@ def splits(tmp_path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 def test_data_module_knows_shape_classes_and_train_statistics(splits):
     train, val, test = splits
-    data = ImageDataModule(train, val, CLASSES, augment=None, batch_size=4, test=test)
+    data = ImageDataModule(
+        train, val, CLASSES, store_dir=STORE, augment=None, batch_size=4, test=test
+    )
     assert (data.channels, data.image_size, data.classes) == (1, 8, CLASSES)
     assert data.mean == pytest.approx(channel_statistics(data.train_images)[0])
     assert data.mean != channel_statistics(data.val_images)[0]  # train split only
@@ -81,7 +84,7 @@ def test_data_module_knows_shape_classes_and_train_statistics(splits):
 
 def test_normalised_train_images_have_zero_mean_unit_std(splits):
     train, val, _ = splits
-    data = ImageDataModule(train, val, CLASSES, augment=None, batch_size=64)
+    data = ImageDataModule(train, val, CLASSES, store_dir=STORE, augment=None, batch_size=64)
     images = torch.cat([data.tensors(batch)[0] for batch in data.train_dataloader()])
     assert images.mean().item() == pytest.approx(0.0, abs=1e-5)
     assert images.std(unbiased=False).item() == pytest.approx(1.0, abs=1e-4)
@@ -89,15 +92,17 @@ def test_normalised_train_images_have_zero_mean_unit_std(splits):
 
 def test_rgb_images_give_three_channels_and_three_statistics(tmp_path):
     train, val, _ = make_splits(tmp_path, channels=3, size=16)
-    data = ImageDataModule(train, val, CLASSES, augment=None, batch_size=4)
+    data = ImageDataModule(train, val, CLASSES, store_dir=STORE, augment=None, batch_size=4)
     assert (data.channels, data.image_size, len(data.mean), len(data.std)) == (3, 16, 3, 3)
     assert data.tensors(next(iter(data.val_dataloader())))[0].shape == (4, 3, 16, 16)
 
 
 def test_augmentation_changes_train_images_only(splits):
     train, val, _ = splits
-    plain = ImageDataModule(train, val, CLASSES, augment=None, batch_size=64)
-    flipped = ImageDataModule(train, val, CLASSES, augment=flip_everything(), batch_size=64)
+    plain = ImageDataModule(train, val, CLASSES, store_dir=STORE, augment=None, batch_size=64)
+    flipped = ImageDataModule(
+        train, val, CLASSES, store_dir=STORE, augment=flip_everything(), batch_size=64
+    )
     plain_train, flipped_train = (first_images(d, d.train_dataloader()) for d in (plain, flipped))
     assert torch.equal(flipped_train, plain_train.flip(-1))
     assert torch.equal(
@@ -110,7 +115,9 @@ def test_train_order_and_augmentation_depend_only_on_seed_and_epoch(splits):
     augment = A.Compose([A.Affine(rotate=(-30, 30), p=1.0)], seed=0)
 
     def epoch_batch(seed: int, epoch: int) -> torch.Tensor:
-        data = ImageDataModule(train, val, CLASSES, augment=augment, batch_size=64, seed=seed)
+        data = ImageDataModule(
+            train, val, CLASSES, store_dir=STORE, augment=augment, batch_size=64, seed=seed
+        )
         loader = data.train_dataloader()
         loader.sampler.set_epoch(epoch)
         return first_images(data, loader)
@@ -136,7 +143,14 @@ def test_worker_processes_give_the_same_batches_as_the_main_process(splits):
     batches = []
     for workers in (0, 2):
         data = ImageDataModule(
-            train, val, CLASSES, augment=augment, batch_size=64, num_workers=workers, seed=5
+            train,
+            val,
+            CLASSES,
+            store_dir=STORE,
+            augment=augment,
+            batch_size=64,
+            num_workers=workers,
+            seed=5,
         )
         batches.append(first_images(data, data.train_dataloader()))
     assert torch.equal(*batches)
@@ -156,7 +170,14 @@ def test_epochs_from_one_running_loader_match_fresh_loaders(splits):
 
     def module() -> ImageDataModule:
         return ImageDataModule(
-            train, val, CLASSES, augment=augment, batch_size=2, num_workers=1, seed=5
+            train,
+            val,
+            CLASSES,
+            store_dir=STORE,
+            augment=augment,
+            batch_size=2,
+            num_workers=1,
+            seed=5,
         )
 
     def new_processes() -> set[multiprocessing.process.BaseProcess]:
@@ -182,7 +203,9 @@ def test_epochs_from_one_running_loader_match_fresh_loaders(splits):
 
 def test_an_epoch_left_midway_or_out_of_order_starts_from_its_first_batch(splits):
     train, val, _ = splits
-    data = ImageDataModule(train, val, CLASSES, augment=None, batch_size=2, num_workers=1)
+    data = ImageDataModule(
+        train, val, CLASSES, store_dir=STORE, augment=None, batch_size=2, num_workers=1
+    )
     expected = {epoch: epoch_images(data, data.train_dataloader(), epoch) for epoch in (0, 4)}
     loader = data.train_dataloader()
     iterator = iter(loader)
@@ -196,7 +219,9 @@ def test_teardown_stops_the_train_loaders_worker_at_once(splits):
     # Not when the garbage collector gets to it: Lightning's loops still hold the loader's
     # epoch generator, and a collected iterator stalled the next trial 5 s for its worker.
     train, val, _ = splits
-    data = ImageDataModule(train, val, CLASSES, augment=None, batch_size=2, num_workers=1)
+    data = ImageDataModule(
+        train, val, CLASSES, store_dir=STORE, augment=None, batch_size=2, num_workers=1
+    )
     before = set(multiprocessing.active_children())
     loader = data.train_dataloader()
     epoch_images(data, loader, 0)
@@ -211,7 +236,9 @@ def test_a_worker_hands_over_uint8_arrays_that_train_standardised_as_serving_doe
     # Tensors from a worker cost a shared-memory segment each; arrays are pickled. The
     # hooks then give exactly the tensors that serving's preprocessing gives.
     train, val, _ = splits
-    data = ImageDataModule(train, val, CLASSES, augment=None, batch_size=8, num_workers=1)
+    data = ImageDataModule(
+        train, val, CLASSES, store_dir=STORE, augment=None, batch_size=8, num_workers=1
+    )
     images, labels = next(iter(data.train_dataloader()))
     assert isinstance(images, np.ndarray) and images.dtype == np.uint8
     assert isinstance(labels, np.ndarray) and labels.dtype == np.int64
@@ -223,7 +250,7 @@ def test_a_worker_hands_over_uint8_arrays_that_train_standardised_as_serving_doe
 def test_label_missing_from_classes_is_a_data_error(splits):
     train, val, _ = splits
     with pytest.raises(DataError, match="not in classes.json"):
-        ImageDataModule(train, val, CLASSES[:2], augment=None, batch_size=4)
+        ImageDataModule(train, val, CLASSES[:2], store_dir=STORE, augment=None, batch_size=4)
 
 
 def test_load_datamodule_reads_the_split_stage_folder(tmp_path, splits):
@@ -235,6 +262,7 @@ def test_load_datamodule_reads_the_split_stage_folder(tmp_path, splits):
     save_augmentation(flip_everything(), tmp_path / "augment.json")
     data = load_datamodule(
         folder,
+        STORE,
         tmp_path / "classes.json",
         tmp_path / "augment.json",
         batch_size=4,

@@ -16,7 +16,6 @@ from imgclf.data.images import (
     encode_png,
     load_image,
     pixel_sha256,
-    read_image,
 )
 from imgclf.errors import DataError
 from tests.unit.conftest import bomb_png, save_image
@@ -110,21 +109,11 @@ def test_every_resize_policy_gives_a_square(tmp_path: Path, resize: str) -> None
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (8, 8, 3)])
-def test_read_image_returns_what_ingest_wrote(tmp_path: Path, shape: tuple[int, ...]) -> None:
+def test_a_canonical_image_loads_back_unchanged(tmp_path: Path, shape: tuple[int, ...]) -> None:
     pixels = np.arange(np.prod(shape), dtype=np.uint8).reshape(shape)  # RGB: channels differ
     path = tmp_path / "canonical.png"
     path.write_bytes(encode_png(pixels))
-    assert np.array_equal(read_image(path), pixels)  # RGB order, not OpenCV's BGR
     assert np.array_equal(load(path, size=8, channels=shape[2] if len(shape) == 3 else 1), pixels)
-
-
-def test_a_damaged_canonical_image_names_the_file_and_the_fix(tmp_path: Path) -> None:
-    path = tmp_path / "canonical.png"
-    path.write_bytes(encode_png(np.zeros((32, 32), np.uint8))[:40])  # cut short
-    with pytest.raises(DataError, match=r"canonical\.png: cannot read .*dvc repro ingest"):
-        read_image(path)
-    with pytest.raises(DataError, match="No such file"):
-        read_image(tmp_path / "missing.png")
 
 
 def test_same_pixels_same_hash_whatever_the_file() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from imgclf.config import DataConfig
 from imgclf.data import ingest as ingest_module
-from imgclf.data.images import read_image
+from imgclf.data.images import load_image, pixel_sha256
 from imgclf.data.ingest import IGNORED_NOT_IMAGE, class_folders, ingest
 from imgclf.data.schema import MANIFEST_COLUMNS, REJECTED_COLUMNS
 from imgclf.data.sources import (
@@ -23,6 +23,7 @@ from imgclf.data.sources import (
     fashion_mnist_source,
     read_idx,
 )
+from imgclf.data.store import StoreImages
 from imgclf.errors import DataError
 from tests.unit.conftest import PER_CLASS, save_image
 
@@ -39,11 +40,12 @@ def files_found(root: Path) -> int:
     return count
 
 
-def run(cfg: DataConfig, tmp_path: Path, workers: int = 1):
-    return ingest(cfg, tmp_path / "out", "data/images", workers=workers)
+def run(cfg: DataConfig, tmp_path: Path, workers: int = 1, **options: int):
+    (tmp_path / "out").mkdir(parents=True, exist_ok=True)
+    return ingest(cfg, tmp_path / "out", workers=workers, **options)
 
 
-def test_folder_ingest_writes_canonical_pngs_and_manifest(
+def test_folder_ingest_writes_the_store_and_its_manifest(
     image_folder: Path, tmp_path: Path
 ) -> None:
     result = run(folder_config(image_folder), tmp_path)
@@ -51,11 +53,26 @@ def test_folder_ingest_writes_canonical_pngs_and_manifest(
     assert list(result.manifest.columns) == MANIFEST_COLUMNS
     assert len(result.manifest) == 3 * PER_CLASS and result.rejected.empty
     first = result.manifest.iloc[0]
-    assert first["path"].startswith("data/images/bird/") and first["label"] == "bird"
-    written = tmp_path / "out" / first["path"].removeprefix("data/images/")
-    assert read_image(written).shape == (8, 8, 3)
-    assert (first["width"], first["height"], first["mode"]) == (8, 8, "RGB")
-    assert first["bytes"] == written.stat().st_size
+    assert first["path"].startswith("bird/") and first["label"] == "bird"
+    assert first["source"] == str(image_folder / "bird" / "00.png")
+    assert (first["width"], first["height"], first["mode"], first["bytes"]) == (8, 8, "RGB", 192)
+    stored = StoreImages.of_rows(result.manifest, tmp_path / "out")[:]
+    assert stored.shape == (3 * PER_CLASS, 8, 8, 3)
+    expected = load_image(image_folder / "bird" / "00.png", 3, 8, "stretch", 10**8)
+    assert np.array_equal(stored[0], expected)
+    assert [pixel_sha256(image) for image in stored] == result.manifest["sha256"].tolist()
+
+
+def test_a_million_images_are_about_a_thousand_shards_not_a_million_files(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    # Shards of at most shard_bytes: 36 images of 192 bytes, 5 a shard -> 8 files.
+    result = run(folder_config(image_folder), tmp_path, shard_bytes=5 * 192)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        f"shard-{index:05d}.npy" for index in range(8)
+    ]
+    assert result.manifest["offset"].max() == 4
+    assert result.manifest.groupby("shard").size().tolist() == [5] * 7 + [1]
 
 
 def test_skip_accounts_for_every_file_found(
@@ -202,9 +219,13 @@ def test_parallel_ingest_equals_serial_ingest(
     image_folder: Path, tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setattr(ingest_module, "_PARALLEL_FROM", {"files": 1, "pixels": 1})
-    serial = ingest(folder_config(image_folder), tmp_path / "a", "data/images", workers=1)
-    parallel = ingest(folder_config(image_folder), tmp_path / "b", "data/images", workers=2)
+    serial = run(folder_config(image_folder), tmp_path / "a", workers=1)
+    parallel = run(folder_config(image_folder), tmp_path / "b", workers=2)
     pd.testing.assert_frame_equal(serial.manifest, parallel.manifest)
+    for shard in serial.manifest["shard"].unique():
+        assert (tmp_path / "a/out" / shard).read_bytes() == (
+            tmp_path / "b/out" / shard
+        ).read_bytes()
 
 
 def test_class_names_become_safe_unique_folders() -> None:
@@ -232,7 +253,7 @@ def test_fashion_mnist_idx_files_keep_the_official_test_set(tmp_path: Path) -> N
     result = run(DataConfig(source="fashion-mnist", path=str(folder), image_size=28), tmp_path)
     assert result.classes == FASHION_MNIST_CLASSES
     assert (result.manifest["source_split"] == "test").sum() == 10
-    assert "data/images/T-shirt_top/train-00000.png" in set(result.manifest["path"])
+    assert "T-shirt_top/train-00000" in set(result.manifest["path"])
 
 
 def test_truncated_idx_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -16,13 +16,16 @@ DEFAULT = SplitConfig()
 
 
 def manifest(per_class: dict[str, int], start: int = 0, source_split: str = "") -> pd.DataFrame:
-    """A manifest of distinct images: ``per_class[label]`` rows per class."""
+    """A manifest of distinct images: ``per_class[label]`` rows per class, stored in one
+    shard per class (split never reads the pixels)."""
     rows = []
     for label, count in per_class.items():
         for index in range(start, start + count):
             sha = hashlib.sha256(f"{label}/{index}".encode()).hexdigest()
-            path = f"data/images/{label}/{index:05d}.png"
-            rows.append([path, label, sha, 8, 8, "L", 100, path, source_split])
+            path = f"{label}/{index:05d}"
+            source = f"{label}/{index:05d}.png"
+            shard = f"shard-{label}.npy"
+            rows.append([path, label, sha, 8, 8, "L", 64, source, source_split, shard, index])
     return pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
 
 
@@ -47,7 +50,7 @@ def test_default_ratios_give_per_class_counts_within_one_image_of_exact() -> Non
 
 def test_identical_images_never_cross_splits() -> None:
     base = manifest({"a": 40, "b": 40})
-    copies = base.iloc[::3].assign(path=lambda f: f["path"] + ".copy.png")
+    copies = base.iloc[::3].assign(path=lambda f: f["path"] + "-copy")
     splits = split_manifest(pd.concat([base, copies], ignore_index=True), DEFAULT, seed=1)
     seen = [set(getattr(splits, name)["sha256"]) for name in ("train", "val", "test")]
     assert not (seen[0] & seen[1]) and not (seen[0] & seen[2]) and not (seen[1] & seen[2])
@@ -81,9 +84,9 @@ def test_a_class_too_small_for_the_ratios_is_named_with_its_count() -> None:
 def test_official_test_set_stays_the_test_split_and_takes_its_copies() -> None:
     train = manifest({"a": 30, "b": 30})
     test = manifest({"a": 10, "b": 10}, start=1000, source_split="test")
-    leaked = test.iloc[[0]].assign(path="data/images/a/train-copy.png", source_split="")
+    leaked = test.iloc[[0]].assign(path="a/train-copy", source_split="")
     splits = split_manifest(pd.concat([train, test, leaked], ignore_index=True), DEFAULT, seed=0)
-    assert set(splits.test["path"]) == {*test["path"], "data/images/a/train-copy.png"}
+    assert set(splits.test["path"]) == {*test["path"], "a/train-copy"}
     assert len(splits.train) == 54 and len(splits.val) == 6  # 60 images cut 8:1
 
 
@@ -98,7 +101,7 @@ def test_official_test_set_can_be_ignored() -> None:
 def test_folds_are_stratified_over_train_and_val_and_keep_copies_together() -> None:
     base = manifest({"a": 60, "b": 90})
     data = pd.concat(
-        [base, base.iloc[::5].assign(path=lambda f: f["path"] + ".copy")], ignore_index=True
+        [base, base.iloc[::5].assign(path=lambda f: f["path"] + "-copy")], ignore_index=True
     )
     splits = split_manifest(data, SplitConfig(folds=3), seed=0)
     assert splits.folds is not None and list(splits.folds.columns) == FOLD_COLUMNS

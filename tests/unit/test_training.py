@@ -22,7 +22,7 @@ from imgclf.training.callbacks import HISTORY_COLUMNS
 from imgclf.training.fit import fit
 from imgclf.training.optim import build_optimizer, build_scheduler
 from imgclf.training.resume import mark_complete, resumable_checkpoint, start_fresh
-from tests.unit.test_datamodule import CLASSES, flip_everything, make_splits
+from tests.unit.test_datamodule import CLASSES, STORE, flip_everything, make_splits
 
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -36,9 +36,17 @@ def train_cfg(**values) -> TrainConfig:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> ImageDataModule:
-    train, val, test = make_splits(tmp_path_factory.mktemp("images"))
+    root = tmp_path_factory.mktemp("images")
+    train, val, test = make_splits(root)
     return ImageDataModule(
-        train, val, CLASSES, augment=flip_everything(), batch_size=4, seed=1, test=test
+        train,
+        val,
+        CLASSES,
+        augment=flip_everything(),
+        batch_size=4,
+        seed=1,
+        test=test,
+        store_dir=root / STORE,
     )
 
 
@@ -252,6 +260,8 @@ def test_train_stage_names_a_missing_input_and_exits_2(tmp_path, capsys):
         str(tmp_path / "params.yaml"),
         "--splits",
         str(tmp_path / "splits"),
+        "--images",
+        str(tmp_path / "images"),
         "--classes",
         "c.json",
         "--augment",
@@ -272,8 +282,10 @@ def test_train_stage_names_a_missing_input_and_exits_2(tmp_path, capsys):
 
 
 def test_timm_model_trains_and_reloads_from_its_checkpoint(tmp_path):
-    train, val, _ = make_splits(tmp_path / "images", channels=3, size=16)
-    data = ImageDataModule(train, val, CLASSES, augment=None, batch_size=8)
+    train, val, _ = make_splits(tmp_path, channels=3, size=16)
+    data = ImageDataModule(
+        train, val, CLASSES, augment=None, batch_size=8, store_dir=tmp_path / STORE
+    )
     model = ModelConfig(name="timm:test_resnet", init="default")
     result = quiet_fit(data, train_cfg(max_epochs=1), model=model, checkpoint_dir=tmp_path / "ck")
     loaded = load_classifier(result.best_checkpoint)

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import optuna
-import pandas as pd
 import pytest
 import yaml
 from optuna.distributions import FloatDistribution
-from PIL import Image
 
 from imgclf.config import parse_params
 from imgclf.errors import UserError
@@ -21,27 +19,30 @@ from imgclf.tuning.objective import TrialInputs, build_objective
 from imgclf.tuning.plots import PLOTS, save_plots
 from imgclf.tuning.pruners import build_pruner
 from imgclf.tuning.report import best_params, write_study_outputs
+from tests.support.image_store import write_store
 
 CLASSES = ["dark", "mid", "bright"]
 
 
 @pytest.fixture
 def tiny_inputs(tmp_path: Path) -> TrialInputs:
-    """3 classes of 8x8 grayscale PNGs whose brightness says the class; train/val CSVs."""
+    """3 classes of 8x8 grayscale images whose brightness says the class, in a store;
+    train/val CSVs."""
     rng = np.random.default_rng(0)
-    rows: dict[str, list[dict[str, str]]] = {"train": [], "val": []}
+    images, labels, splits = [], [], []
     for label, name in enumerate(CLASSES):
         for index in range(8):
             pixels = np.clip(40 + 90 * label + rng.integers(-20, 21, (8, 8)), 0, 255)
-            path = tmp_path / "images" / name / f"{index}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(pixels.astype(np.uint8)).save(path)
-            split = "val" if index % 4 == 0 else "train"
-            rows[split].append({"path": str(path), "label": name, "sha256": f"{name}{index}"})
-    for split, records in rows.items():
-        pd.DataFrame(records).to_csv(tmp_path / f"{split}.csv", index=False)
+            images.append(pixels.astype(np.uint8))
+            labels.append(name)
+            splits.append("val" if index % 4 == 0 else "train")
+    rows = write_store(tmp_path / "images", images, labels)
+    for split in ("train", "val"):
+        rows[np.array(splits) == split].to_csv(tmp_path / f"{split}.csv", index=False)
     (tmp_path / "classes.json").write_text(json.dumps({"classes": CLASSES}))
-    return TrialInputs(str(tmp_path), str(tmp_path / "classes.json"), augment_path=None)
+    return TrialInputs(
+        str(tmp_path), str(tmp_path / "images"), str(tmp_path / "classes.json"), augment_path=None
+    )
 
 
 def tiny_params(pruner: str = "median") -> object:

@@ -28,9 +28,10 @@ def stage_args(root: Path, inputs: object | None = None) -> list[str]:
     params = root / "params.yaml"
     params.write_text(yaml.safe_dump(TINY_PARAMS))
     splits = getattr(inputs, "splits_dir", str(root / "splits"))
+    store = getattr(inputs, "store_dir", str(root / "images"))
     classes = getattr(inputs, "classes_path", str(root / "classes.json"))
     return [
-        "--params", str(params), "--splits", splits, "--classes", classes,
+        "--params", str(params), "--splits", splits, "--images", store, "--classes", classes,
         "--augment", str(root / "augment.json"), "--storage-file", str(root / "optuna.db"),
         "--journal-file", str(root / "optuna.journal"), "--best-params", str(root / "best.yaml"),
         "--report", str(root / "tune.json"), "--plots", str(root / "plots"),

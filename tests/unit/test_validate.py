@@ -10,18 +10,25 @@ import pandas as pd
 import pytest
 
 from imgclf.config import ValidateConfig
-from imgclf.data.images import encode_png, pixel_sha256
+from imgclf.data.images import pixel_sha256
 from imgclf.data.schema import MANIFEST_COLUMNS
+from imgclf.data.store import ShardWriter
 from imgclf.data.validate import SUITE_KEYS, ValidationReport, load_suite, validate_manifest
 
 CLASSES = ["a", "b"]
 
 
+STORE = "images"  # the image store's folder under the test's tmp_path
+
+
 def write_images(
     root: Path, per_class: dict[str, int], size: int = 8, blank: bool = False
 ) -> pd.DataFrame:
-    """Distinct random 8x8 grayscale canonical PNGs under ``root``; returns their manifest."""
+    """Distinct random 8x8 grayscale canonical images in a store at ``root / STORE``; returns
+    their manifest."""
     rng = np.random.default_rng(0)
+    (root / STORE).mkdir(parents=True, exist_ok=True)
+    writer = ShardWriter(root / STORE, (size, size), shard_bytes=4096)  # several shards
     rows = []
     for class_index, (label, count) in enumerate(per_class.items()):
         for index in range(count):
@@ -31,11 +38,13 @@ def write_images(
                 else rng.integers(0, 256, (size, size), dtype=np.uint8)
             )
             pixels[0, 0], pixels[0, 1] = 100 + class_index, 100 + index  # distinct, still blank
-            path = f"data/images/{label}/{index:03d}.png"
-            png = encode_png(pixels)
-            (root / path).parent.mkdir(parents=True, exist_ok=True)
-            (root / path).write_bytes(png)
-            rows.append([path, label, pixel_sha256(pixels), size, size, "L", len(png), path, ""])
+            shard, offset = writer.add(pixels)
+            path = f"{label}/{index:03d}"
+            rows.append(
+                [path, label, pixel_sha256(pixels), size, size, "L", pixels.nbytes,
+                 f"{path}.png", "", shard, offset]
+            )  # fmt: skip
+    writer.close()
     return pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
 
 
@@ -48,14 +57,13 @@ def check(manifest: pd.DataFrame, root: Path, **cfg: object) -> ValidationReport
         channels=1,
         image_size=8,
         docs_dir=root / "docs",
-        project_root=root,
+        store_dir=root / STORE,
     )
 
 
-def copy_row(manifest: pd.DataFrame, root: Path, path: str, label: str) -> pd.DataFrame:
-    """``manifest`` plus a copy of its first image at ``path`` labelled ``label``."""
-    (root / path).parent.mkdir(parents=True, exist_ok=True)
-    (root / path).write_bytes((root / manifest["path"][0]).read_bytes())
+def copy_row(manifest: pd.DataFrame, path: str, label: str) -> pd.DataFrame:
+    """``manifest`` plus a copy of its first image (same pixels in the store) at ``path``
+    labelled ``label``."""
     return pd.concat(
         [manifest, manifest.iloc[[0]].assign(path=path, label=label)], ignore_index=True
     )
@@ -89,13 +97,13 @@ def test_clean_data_passes_and_data_docs_are_written(clean: pd.DataFrame, tmp_pa
 
 
 def test_duplicate_images_fail_naming_their_paths(clean: pd.DataFrame, tmp_path: Path) -> None:
-    report = check(copy_row(clean, tmp_path, "data/images/a/copy.png", "a"), tmp_path)
+    report = check(copy_row(clean, "a/copy", "a"), tmp_path)
     assert failed_names(report) == ["images: expect_column_values_to_be_unique(sha256)"]
-    assert "data/images/a/copy.png" in report.failure_message()
+    assert "a/copy" in report.failure_message()
 
 
 def test_duplicates_only_warn_when_allowed(clean: pd.DataFrame, tmp_path: Path) -> None:
-    duplicated = copy_row(clean, tmp_path, "data/images/a/copy.png", "a")
+    duplicated = copy_row(clean, "a/copy", "a")
     report = check(duplicated, tmp_path, allow_duplicates=True)
     assert report.success
     assert [w.name for w in report.warnings] == [
@@ -106,7 +114,7 @@ def test_duplicates_only_warn_when_allowed(clean: pd.DataFrame, tmp_path: Path) 
 def test_same_image_under_two_classes_fails_even_when_duplicates_are_allowed(
     clean: pd.DataFrame, tmp_path: Path
 ) -> None:
-    conflicting = copy_row(clean, tmp_path, "data/images/b/same.png", "b")
+    conflicting = copy_row(clean, "b/same", "b")
     report = check(conflicting, tmp_path, allow_duplicates=True)
     assert failed_names(report) == ["label_conflicts: expect_column_values_to_be_unique(sha256)"]
     assert "label=b" in report.failure_message() and "label=a" in report.failure_message()
@@ -148,9 +156,7 @@ def test_wrong_size_and_mode_fail_with_the_observed_values(
         "images: expect_column_values_to_be_between(width)",
         "images: expect_column_values_to_be_in_set(mode)",
     }
-    assert (
-        "1 of 12 values unexpected, e.g. 9 (path=data/images/a/000.png)" in report.failure_message()
-    )
+    assert "1 of 12 values unexpected, e.g. 9 (path=a/000)" in report.failure_message()
 
 
 def test_blank_images_fail_the_pixel_statistics(tmp_path: Path) -> None:

@@ -1,24 +1,18 @@
-"""Split CSVs -> in-memory uint8 images -> Lightning's DataModule.
+"""A split's images in the store -> Lightning's DataModule.
 
-Images are small, so every split is decoded once into one uint8 array. Normalisation
-statistics come from the train split only. The albumentations policy runs on training
-images only, and is re-seeded for every batch from a seed that the sampler derives from
-``(seed, epoch)``: albumentations ignores global seeds, and seeding per batch (instead of
-once per worker) makes an epoch's augmentations the same whatever ``num_workers`` is and
+Images stay in the memory-mapped store (:mod:`imgclf.data.store`): a batch is read when it
+is fetched, so a process holds batches, not splits, and every process on the machine shares
+the store's pages. Normalisation statistics come from the train split only. The
+albumentations policy runs on training images only, and is re-seeded for every batch from a
+seed that the sampler derives from ``(seed, epoch)``: albumentations ignores global seeds,
+and seeding per batch makes an epoch's augmentations the same whatever ``num_workers`` is and
 whether training was resumed. Dataloader workers themselves are seeded by Lightning
 (``seed_everything(workers=True)``).
 
-A batch is fetched whole (``__getitems__``): on small images the per-sample work around
-the augmentation (re-seeding, normalising, collating one tensor at a time) cost more than
-the augmentation itself, and on Fashion-MNIST it kept the training step waiting for data a
-third of the time (``bench/bench_train.py`` prints the fraction).
-
-Batches leave the loader as numpy uint8 images and int64 labels, and become tensors in the
-data module's batch-transfer hooks, in the training process: a tensor crossing from a worker
-process travels through a shared-memory segment of its own, which cost about 3.5 ms a batch
-of 64 digits, while numpy arrays are pickled (a few KB). Standardising after the transfer
-also moves a quarter of the bytes to a GPU. Code that iterates a loader itself (the plain
-loop in ``bench/``, tests) passes each batch through :meth:`ImageDataModule.tensors`.
+A batch is fetched whole (``__getitems__``, one read of the store), and leaves the loader as
+numpy uint8 images and int64 labels that become tensors in the batch-transfer hooks
+(``BENCHMARKS.md``, data loading). Code that iterates a loader itself (the plain loop in
+``bench/``, tests) passes each batch through :meth:`ImageDataModule.tensors`.
 
 The train loader (:class:`TrainBatches`) keeps one DataLoader iterator for the whole fit, so
 its worker never idles between epochs; each epoch is still a pure function of its number.
@@ -44,28 +38,32 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from imgclf.augment import load_augmentation
 from imgclf.data.schema import read_classes, read_split
-from imgclf.data.split_images import LabelledImages, load_split_images
+from imgclf.data.split_images import (
+    ImageArray,
+    LabelledImages,
+    load_split_images,
+)
 from imgclf.errors import DataError
 from imgclf.models.spec import standardize
 
 SampleKey = tuple[int, int]  # (index, augmentation seed)
 RawBatch = tuple[np.ndarray, np.ndarray]  # uint8 images, int64 labels, as a loader yields them
 Batch = tuple[torch.Tensor, torch.Tensor]  # float32 NCHW images, int64 labels
-STATISTICS_CHUNK = 4096  # images summed at a time by channel_statistics
 # Train batches a worker hands over at once: each hand-over costs the training process about
 # 0.35 ms (the DataLoader's queue, unpickling), for one batch or four.
 BATCHES_PER_GROUP = 4
 
 
 class ImageDataset(Dataset[tuple[np.ndarray, int]]):
-    """In-memory uint8 images and labels, fetched a batch at a time as numpy arrays.
+    """uint8 images (in the store or in memory) and labels, fetched a batch at a time as
+    numpy arrays.
 
     With ``augment``, items are fetched by ``(index, seed)`` keys (see
     :class:`EpochShuffleSampler`) and augmented with that seed; without, by plain index.
     """
 
     def __init__(
-        self, images: np.ndarray, labels: np.ndarray, augment: A.Compose | None = None
+        self, images: ImageArray, labels: np.ndarray, augment: A.Compose | None = None
     ) -> None:
         self.images, self.labels, self.augment = images, labels, augment
 
@@ -84,12 +82,12 @@ class ImageDataset(Dataset[tuple[np.ndarray, int]]):
         """
         pairs = [key if isinstance(key, tuple) else (key, key) for key in keys]
         index = [position for position, _ in pairs]
-        labels = self.labels[index]
+        labels, images = self.labels[index], self.images[index]
         if self.augment is None:
-            return self.images[index], labels
+            return images, labels
         seed = pairs[0][1]
         self.augment.set_random_state(np.random.default_rng(seed), random.Random(seed))
-        return np.stack([self.augment(image=self.images[i])["image"] for i in index]), labels
+        return np.stack([self.augment(image=image)["image"] for image in images]), labels
 
 
 class EpochShuffleSampler(Sampler[SampleKey]):
@@ -235,9 +233,9 @@ class TrainBatches:
 
 
 class ImageDataModule(L.LightningDataModule):
-    """train/val(/test) frames of ``path,label`` rows, decoded eagerly into memory, or
-    splits already decoded (:class:`LabelledImages`, shared read-only between the fits of a
-    study: each fit builds its own module with its own batch size and augmentation).
+    """train/val(/test) split rows (read from the store at ``store_dir``) or their images
+    (:class:`LabelledImages`, shared read-only between the fits of a study: each fit builds
+    its own module with its own batch size and augmentation).
 
     After construction: ``classes``, ``channels``, ``image_size``, and the train split's
     per-channel ``mean``/``std`` (pixels scaled to 0..1).
@@ -254,6 +252,7 @@ class ImageDataModule(L.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         test: pd.DataFrame | LabelledImages | None = None,
+        store_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
         self.classes = list(classes)
@@ -261,12 +260,15 @@ class ImageDataModule(L.LightningDataModule):
         self.augment = augment
         self._first_epoch = 0  # set by load_state_dict when a fit resumes from a checkpoint
         self._train_batches: TrainBatches | None = None
-        self.train_images, self.train_labels = _decoded(train, self.classes, "train")
-        self.val_images, self.val_labels = _decoded(val, self.classes, "val")
-        self.test_images: np.ndarray | None = None
+        train = _images(train, self.classes, "train", store_dir)
+        self.train_images, self.train_labels = train.images, train.labels
+        val = _images(val, self.classes, "val", store_dir)
+        self.val_images, self.val_labels = val.images, val.labels
+        self.test_images: ImageArray | None = None
         self.test_labels: np.ndarray | None = None
         if test is not None:
-            self.test_images, self.test_labels = _decoded(test, self.classes, "test")
+            test = _images(test, self.classes, "test", store_dir)
+            self.test_images, self.test_labels = test.images, test.labels
         shape = self.train_images.shape[1:]
         for name, images in (("val", self.val_images), ("test", self.test_images)):
             if images is not None and images.shape[1:] != shape:
@@ -280,7 +282,7 @@ class ImageDataModule(L.LightningDataModule):
             )
         self.image_size = int(shape[0])
         self.channels = 1 if len(shape) == 2 else int(shape[2])
-        self.mean, self.std = channel_statistics(self.train_images)
+        self.mean, self.std = train.statistics
 
     def train_dataloader(self) -> TrainBatches:
         dataset = ImageDataset(self.train_images, self.train_labels, self.augment)
@@ -324,7 +326,12 @@ class ImageDataModule(L.LightningDataModule):
         self.close_train_batches()
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(ImageDataset(self.val_images, self.val_labels))
+        """The val split, or under DDP this process's every ``world_size``-th image of it:
+        each process validates its own shard and the module sums the figures."""
+        trainer = self.trainer
+        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+        dataset = ImageDataset(self.val_images, self.val_labels)
+        return self._loader(dataset, range(rank, len(dataset), replicas))
 
     def test_dataloader(self) -> DataLoader:
         if self.test_images is None or self.test_labels is None:
@@ -348,12 +355,13 @@ class ImageDataModule(L.LightningDataModule):
         images, labels = self.on_before_batch_transfer(batch, 0)
         return self.on_after_batch_transfer((images.to(device), labels.to(device)), 0)
 
-    def _loader(self, dataset: ImageDataset) -> DataLoader:
-        """A val or test loader, in the training process: their batches are slices of the
-        decoded arrays (worker processes augment the train split only)."""
+    def _loader(self, dataset: ImageDataset, indices: Sequence[int] | None = None) -> DataLoader:
+        """A val or test loader, in the training process: a batch is one read of the store
+        (worker processes augment the train split only)."""
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
+            sampler=indices,  # None: every image, in order
             collate_fn=keep_batch,  # __getitems__ already returns whole batches
             # A private generator: creating an iterator must not draw from the global RNG,
             # or when Lightning creates it (earlier on resume) would change dropout masks.
@@ -366,38 +374,19 @@ def keep_batch(batch: Any) -> Any:
     return batch
 
 
-def _decoded(
-    split: pd.DataFrame | LabelledImages, classes: list[str], name: str
-) -> tuple[np.ndarray, np.ndarray]:
-    if not isinstance(split, LabelledImages):
-        split = load_split_images(split, classes, name)
-    return split.images, split.labels
-
-
-def channel_statistics(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of uint8 images (NHW or NHWC) scaled to 0..1.
-
-    Summed in float64 a chunk of images at a time: a float64 copy of the whole split costs
-    8 bytes a pixel, and with the deviations from the mean it was the train stage's peak
-    memory on Fashion-MNIST (about 700 MB over the decoded images, for a moment).
-    """
-    channels = 1 if images.ndim == 3 else images.shape[-1]
-    pixels = images.reshape(len(images), -1, channels)
-    total, squares = np.zeros(channels), np.zeros(channels)
-    for start in range(0, len(pixels), STATISTICS_CHUNK):
-        chunk = pixels[start : start + STATISTICS_CHUNK].astype(np.float64)
-        total += chunk.sum(axis=(0, 1))
-        squares += np.square(chunk).sum(axis=(0, 1))
-    count = pixels.shape[0] * pixels.shape[1]
-    mean = total / count
-    variance = np.maximum(squares / count - np.square(mean), 0.0)
-    # A constant channel must not divide by 0.
-    std = np.maximum(np.sqrt(variance) / 255.0, 1e-6)
-    return tuple(float(m) for m in mean / 255.0), tuple(float(s) for s in std)
+def _images(
+    split: pd.DataFrame | LabelledImages, classes: list[str], name: str, store_dir: Any
+) -> LabelledImages:
+    if isinstance(split, LabelledImages):
+        return split
+    if store_dir is None:
+        raise TypeError("split rows need the store_dir their shards are in")
+    return load_split_images(split, classes, name, store_dir)
 
 
 def load_datamodule(
     splits_dir: str | Path,
+    store_dir: str | Path,
     classes_path: str | Path,
     augment_path: str | Path | None,
     *,
@@ -405,7 +394,8 @@ def load_datamodule(
     num_workers: int,
     seed: int,
 ) -> ImageDataModule:
-    """The data module of the split stage's ``train/val/test.csv`` (test when present)."""
+    """The data module of the split stage's ``train/val/test.csv`` (test when present), whose
+    images are in the store at ``store_dir``."""
     splits_dir = Path(splits_dir)
     test_csv = splits_dir / "test.csv"
     return ImageDataModule(
@@ -417,4 +407,5 @@ def load_datamodule(
         num_workers=num_workers,
         seed=seed,
         test=read_split(test_csv) if test_csv.is_file() else None,
+        store_dir=store_dir,
     )

@@ -3,7 +3,8 @@
 Ingest, ``imgclf predict`` and the serving model all call :func:`load_image`, so an image
 seen at prediction time is converted exactly like the training images were. The
 canonical image is a ``uint8`` array, ``H x W`` for one channel or ``H x W x 3`` for three,
-stored by ingest as a PNG that :func:`read_image` reads back unchanged.
+stored by ingest in the image store (:mod:`imgclf.data.store`), from which every later stage
+reads it: nothing after ingest decodes an image file.
 
 Safety rules (issue 3): formats are recognised by content from an allow-list, so
 formats Pillow hands to external programs (EPS/PS go to Ghostscript) are never opened;
@@ -18,15 +19,12 @@ import io
 import os
 import stat
 import warnings
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgclf.errors import DataError
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # The one list of image formats: those a file's content may have (recognised by content,
 # never by name), each with the file suffixes it goes by.
@@ -175,37 +173,8 @@ def canonical_from_array(
     )
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a canonical PNG written by ingest: ``uint8`` ``H x W`` or ``H x W x 3``.
-
-    Decoded by OpenCV's libpng (albumentations' own image library): tune, train and evaluate
-    read every image of their splits, and on Fashion-MNIST's 28x28 PNGs this is 1.7x faster
-    than Pillow (``bench/bench_decode.py``; ``BENCHMARKS.md``, repeated decoding). Ingest
-    wrote these files, so only the PNG signature is checked; the untrusted originals go
-    through :func:`load_image`.
-    """
-    import cv2  # here, not at the top: the logged serving model imports this module without it
-
-    try:
-        content = Path(path).read_bytes()
-    except OSError as exc:
-        raise DataError(
-            f"{path}: cannot read the canonical image ({exc.strerror or exc}); "
-            "run `dvc repro ingest`"
-        ) from None
-    pixels = None
-    if content.startswith(PNG_SIGNATURE):
-        pixels = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_UNCHANGED)
-    if pixels is None or pixels.dtype != np.uint8 or pixels.shape[2:] not in ((), (3,)):
-        raise DataError(
-            f"{path}: cannot read the canonical image (expected an 8-bit greyscale or RGB "
-            "PNG); run `dvc repro ingest`"
-        )
-    return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB) if pixels.ndim == 3 else pixels
-
-
 def encode_png(pixels: np.ndarray) -> bytes:
-    """The canonical PNG bytes of a canonical array (fast compression: files are tiny)."""
+    """PNG bytes of a canonical array (the serving model's input example, tests)."""
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()

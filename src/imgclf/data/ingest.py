@@ -1,16 +1,21 @@
-"""Turn a source into canonical PNGs plus a manifest, accounting for every file found.
+"""Turn a source into the image store plus a manifest, accounting for every file found.
 
-Every candidate ends up in exactly one place: a manifest row (a good image), or a
-rejected row (a bad image with its reason, or a file listed as ignored). So
-``len(manifest) + len(rejected) == len(candidates)`` always holds.
+Every candidate ends up in exactly one place: a manifest row (a good image, decoded once
+into the store's shards), or a rejected row (a bad image with its reason, or a file listed
+as ignored). So ``len(manifest) + len(rejected) == len(candidates)`` always holds.
+
+Candidates are put in manifest order (class, then identity) before anything is decoded, and
+decoded in blocks that stream into the shards in that order, so ingest holds one shard and a
+few blocks of pixels at any number of images.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,13 +29,13 @@ from imgclf.data.images import (
     NotAnImageError,
     Resize,
     canonical_from_array,
-    encode_png,
     image_mode,
     load_image,
     pixel_sha256,
 )
 from imgclf.data.schema import MANIFEST_COLUMNS, REJECTED_COLUMNS
 from imgclf.data.sources import Candidate, open_source
+from imgclf.data.store import SHARD_BYTES, ShardWriter
 from imgclf.errors import DataError
 
 IGNORED_NOT_IMAGE = "ignored: not an image file"
@@ -38,6 +43,8 @@ IGNORED_NOT_IMAGE = "ignored: not an image file"
 # takes milliseconds to decode), late for in-memory pixels (microseconds each).
 _PARALLEL_FROM = {"files": 200, "pixels": 4000}
 _MAX_CHUNK = 2000
+_CHUNK_BYTES = 16 * 1024 * 1024  # decoded pixels a block returns at most
+_CHUNKS_AHEAD = 4  # blocks in flight per worker: enough to keep both busy, bounded memory
 
 
 @dataclass(frozen=True)
@@ -53,11 +60,8 @@ class IngestResult:
 
 @dataclass(frozen=True)
 class _Job:
-    """What a worker needs to turn a candidate into a canonical PNG."""
+    """What a worker needs to turn a candidate into a canonical image."""
 
-    images_dir: Path
-    images_prefix: str
-    folders: dict[str, str]
     channels: int
     image_size: int
     resize: Resize
@@ -65,41 +69,44 @@ class _Job:
     max_file_bytes: int
 
 
-def ingest(cfg: DataConfig, images_dir: Path, images_prefix: str, workers: int = 1) -> IngestResult:
-    """Read ``cfg``'s source, write canonical PNGs under ``images_dir/<class>/``.
+Outcome = tuple[dict, np.ndarray] | tuple[str, str]  # (manifest row, pixels) | (path, reason)
 
-    Manifest paths start with ``images_prefix`` (the images folder as the project root sees
-    it, e.g. ``data/images``), since ``images_dir`` may be a temporary folder renamed into
-    place later. With ``on_bad_image == "fail"`` any bad file raises one
+
+def ingest(
+    cfg: DataConfig, store_dir: Path, workers: int = 1, shard_bytes: int = SHARD_BYTES
+) -> IngestResult:
+    """Read ``cfg``'s source and write every good image into the shards of ``store_dir``.
+
+    Manifest rows carry each image's identity (``path``), hash and place in the store
+    (``shard``, ``offset``). With ``on_bad_image == "fail"`` any bad file raises one
     :class:`DataError` listing every bad file and its reason.
     """
     source = open_source(cfg)
     folders = class_folders(source.classes)
-    for folder in folders.values():
-        (images_dir / folder).mkdir(parents=True, exist_ok=True)
-    job = _Job(
-        images_dir,
-        images_prefix.rstrip("/"),
-        folders,
-        cfg.channels,
-        cfg.image_size,
-        cfg.resize,
-        cfg.max_image_pixels,
-        cfg.max_file_bytes,
+    order = {name: index for index, name in enumerate(source.classes)}
+    candidates = sorted(
+        source.candidates,
+        key=lambda c: (order.get(c.label or "", -1), _identity(c, folders), c.source),
     )
-    outcomes = _process_all(source.candidates, job, workers)
+    job = _Job(cfg.channels, cfg.image_size, cfg.resize, cfg.max_image_pixels,
+               cfg.max_file_bytes)  # fmt: skip
+    shape = (cfg.image_size, cfg.image_size) + ((3,) if cfg.channels == 3 else ())
+    writer = ShardWriter(store_dir, shape, shard_bytes)
+    rows: list[dict] = []
+    rejected: list[tuple[str, str]] = []
+    for outcome in _process_all(candidates, folders, job, workers):
+        if isinstance(outcome[1], np.ndarray):
+            row, pixels = outcome
+            row["shard"], row["offset"] = writer.add(pixels)
+            rows.append(row)
+        else:
+            rejected.append((str(outcome[0]), str(outcome[1])))
+    writer.close()
 
-    rows = [outcome for outcome in outcomes if isinstance(outcome, dict)]
-    rejected = [outcome for outcome in outcomes if isinstance(outcome, tuple)]
     bad = [(path, reason) for path, reason in rejected if not reason.startswith("ignored")]
     if bad and cfg.on_bad_image == "fail":
         raise DataError(bad_images_message(bad))
-
-    order = {name: index for index, name in enumerate(source.classes)}
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
-    manifest = manifest.sort_values(
-        ["label", "path"], key=lambda col: col.map(order) if col.name == "label" else col
-    ).reset_index(drop=True)
     _check_every_class_has_images(manifest, source.classes)
     rejected_frame = pd.DataFrame(sorted(rejected), columns=REJECTED_COLUMNS)
     return IngestResult(
@@ -127,26 +134,42 @@ def bad_images_message(bad: Sequence[tuple[str, str]]) -> str:
     )
 
 
+def _identity(candidate: Candidate, folders: dict[str, str]) -> str:
+    """An image's ``path`` in the manifest: ``<class folder>/<image id>``."""
+    return f"{folders.get(candidate.label or '', '')}/{candidate.image_id}"
+
+
 def _process_all(
-    candidates: list[Candidate], job: _Job, workers: int
-) -> list[dict | tuple[str, str]]:
+    candidates: list[Candidate], folders: dict[str, str], job: _Job, workers: int
+) -> Iterator[Outcome]:
+    """Each candidate's outcome, in the candidates' order, decoded by ``workers`` processes
+    a block at a time, with a bounded number of blocks in flight."""
     kind = "pixels" if candidates and candidates[0].pixels is not None else "files"
-    if workers <= 1 or len(candidates) < _PARALLEL_FROM[kind]:
-        return _process_chunk(candidates, job)
-    # Several chunks per worker keep both busy when some files are slower than others.
-    size = min(_MAX_CHUNK, max(1, math.ceil(len(candidates) / (4 * workers))))
+    size = _MAX_CHUNK
+    if workers > 1:  # several blocks per worker keep both busy when some files are slower
+        size = min(size, max(1, math.ceil(len(candidates) / (4 * workers))))
+    size = max(1, min(size, _CHUNK_BYTES // (job.image_size**2 * job.channels)))
     chunks = [candidates[start : start + size] for start in range(0, len(candidates), size)]
+    if workers <= 1 or len(candidates) < _PARALLEL_FROM[kind]:
+        for chunk in chunks:
+            yield from _process_chunk(chunk, folders, job)
+        return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(_process_chunk, chunks, [job] * len(chunks))
-        return [outcome for chunk_result in results for outcome in chunk_result]
+        pending: deque[Future[list[Outcome]]] = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(_process_chunk, chunk, folders, job))
+            if len(pending) >= _CHUNKS_AHEAD * workers:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
 
 
-def _process_chunk(chunk: list[Candidate], job: _Job) -> list[dict | tuple[str, str]]:
-    return [_process(candidate, job) for candidate in chunk]
+def _process_chunk(chunk: list[Candidate], folders: dict[str, str], job: _Job) -> list[Outcome]:
+    return [_process(candidate, folders, job) for candidate in chunk]
 
 
-def _process(candidate: Candidate, job: _Job) -> dict | tuple[str, str]:
-    """A manifest row for a good image, else ``(path, reason)`` for the rejected report."""
+def _process(candidate: Candidate, folders: dict[str, str], job: _Job) -> Outcome:
+    """A manifest row and the canonical pixels for a good image, else ``(path, reason)``."""
     if candidate.bad or candidate.ignored:
         return (candidate.source, candidate.bad or candidate.ignored or "")
     try:
@@ -160,20 +183,18 @@ def _process(candidate: Candidate, job: _Job) -> dict | tuple[str, str]:
         return (candidate.source, str(exc))
     except BadImageError as exc:
         return (candidate.source, str(exc))
-    png = encode_png(pixels)
-    relative = f"{job.folders[candidate.label or '']}/{candidate.image_id}.png"
-    (job.images_dir / relative).write_bytes(png)
-    return {
-        "path": f"{job.images_prefix}/{relative}",
+    row = {
+        "path": _identity(candidate, folders),
         "label": candidate.label,
         "sha256": pixel_sha256(pixels),
         "width": pixels.shape[1],
         "height": pixels.shape[0],
         "mode": image_mode(pixels),
-        "bytes": len(png),
+        "bytes": pixels.nbytes,
         "source": candidate.source,
         "source_split": candidate.source_split,
     }
+    return row, pixels
 
 
 def _canonical(candidate: Candidate, job: _Job) -> np.ndarray:

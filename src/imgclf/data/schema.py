@@ -2,15 +2,19 @@
 
 | file                      | written by | columns / keys                                         |
 |---------------------------|------------|--------------------------------------------------------|
+| ``data/images/shard-*.npy`` | ingest   | the canonical images, ``uint8`` (n, H, W[, 3]) each    |
 | ``data/manifest.csv``     | ingest     | MANIFEST_COLUMNS, one row per canonical image          |
 | ``data/classes.json``     | ingest     | ``{"classes": [name, ...]}`` in label-index order      |
 | ``data/splits/*.csv``     | split      | SPLIT_COLUMNS (train, val, test; folds.csv adds fold)  |
 | ``reports/rejected.csv``  | ingest     | REJECTED_COLUMNS                                       |
 | ``reports/validation.json`` | validate | ``{"success": bool, ...}``; split needs ``true``      |
 
-``path`` is relative to the project root (where ``dvc repro`` runs), e.g.
-``data/images/3/000123.png``. ``sha256`` is the hash of the canonical image's pixels,
-so the same picture ingested from two files has one hash.
+``path`` is an image's identity, ``<class folder>/<image id>`` (e.g. ``3/0123``; a folder
+source's id is a hash of the file's path under ``data.path``, and ``source`` names the file
+itself): it stays the same when the store is rebuilt. ``sha256`` is the hash of the
+canonical image's pixels, so the same picture ingested from two files has one hash.
+``shard`` and ``offset`` say where the pixels are: row ``offset`` of the store's file
+``shard`` (:mod:`imgclf.data.store`).
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ MANIFEST_COLUMNS = [
     "bytes",
     "source",
     "source_split",
+    "shard",
+    "offset",
 ]
-SPLIT_COLUMNS = ["path", "label", "sha256"]
+SPLIT_COLUMNS = ["path", "label", "sha256", "shard", "offset"]
 FOLD_COLUMNS = [*SPLIT_COLUMNS, "fold"]
 REJECTED_COLUMNS = ["path", "reason"]
 

@@ -28,7 +28,7 @@ from great_expectations.data_context.types.base import (
 )
 
 from imgclf.config import ValidateConfig
-from imgclf.data.images import read_image
+from imgclf.data.store import StoreImages, images_per_chunk
 
 # Which table each suite checks, and the columns that identify a failing row in messages.
 SUITE_KEYS: dict[str, tuple[str, ...]] = {
@@ -100,11 +100,11 @@ def validate_manifest(
     channels: int,
     image_size: int,
     docs_dir: Path,
-    project_root: Path = Path("."),
+    store_dir: Path,
 ) -> ValidationReport:
     """Run every suite on the tables built from ``manifest``; write GX data docs into
-    ``docs_dir``. Image paths in the manifest are relative to ``project_root``."""
-    tables = build_tables(manifest, cfg.pixel_sample, project_root)
+    ``docs_dir``. The manifest's images are in the store at ``store_dir``."""
+    tables = build_tables(manifest, cfg.pixel_sample, store_dir)
     parameters = suite_parameters(classes, cfg, channels, image_size)
     context = _gx_context(docs_dir)
     datasource = context.data_sources.add_pandas("manifest")
@@ -126,7 +126,7 @@ def validate_manifest(
 
 
 def build_tables(
-    manifest: pd.DataFrame, pixel_sample: int, project_root: Path
+    manifest: pd.DataFrame, pixel_sample: int, store_dir: Path
 ) -> dict[str, pd.DataFrame]:
     """The table each suite checks, keyed by suite name."""
     images = manifest.copy()
@@ -139,18 +139,21 @@ def build_tables(
         "images": images,
         "label_conflicts": images[["sha256", "label"]].dropna().drop_duplicates(),
         "class_balance": counts,
-        "pixel_stats": pixel_statistics(images, pixel_sample, project_root),
+        "pixel_stats": pixel_statistics(images, pixel_sample, store_dir),
     }
 
 
-def pixel_statistics(manifest: pd.DataFrame, sample: int, project_root: Path) -> pd.DataFrame:
+def pixel_statistics(manifest: pd.DataFrame, sample: int, store_dir: Path) -> pd.DataFrame:
     """Mean and standard deviation of the pixels of ``sample`` images; the sample is the
-    first images in sha256 order, so it is spread over classes and the same every run."""
+    first images in sha256 order, so it is spread over classes and the same every run.
+    Read from the store a block at a time, so the memory is the same for any ``sample``."""
     chosen = manifest.dropna(subset=["path", "sha256"]).sort_values("sha256").head(sample)
+    images = StoreImages.of_rows(chosen, store_dir)
     rows = []
-    for path in chosen["path"]:
-        pixels = read_image(project_root / path).astype(np.float64)
-        rows.append({"path": path, "mean": pixels.mean(), "std": pixels.std()})
+    for start, block in images.chunks(images_per_chunk(images.shape[1:]) if len(images) else 1):
+        for path, pixels in zip(chosen["path"].iloc[start:], block, strict=False):
+            as_float = pixels.astype(np.float64)
+            rows.append({"path": path, "mean": as_float.mean(), "std": as_float.std()})
     return pd.DataFrame(rows, columns=["path", "mean", "std"])
 
 

@@ -31,6 +31,7 @@ log = logging.getLogger("imgclf.evaluate")
 @dataclass(frozen=True)
 class EvaluatePaths:
     splits: Path
+    images: Path
     classes: Path
     model: Path
     onnx: Path
@@ -53,9 +54,9 @@ def run_evaluate(params: Params, paths: EvaluatePaths) -> None:
         loaded.net, loaded.spec, ImageSettings.for_spec(loaded.spec, params.data)
     )
     test_rows = read_split(paths.splits / "test.csv")
-    test = load_split_images(test_rows, classes, "test")
+    test = load_split_images(test_rows, classes, "test", paths.images)
     train = (
-        load_split_images(read_split(paths.splits / "train.csv"), classes, "train")
+        load_split_images(read_split(paths.splits / "train.csv"), classes, "train", paths.images)
         if cfg.baseline
         else None
     )
@@ -102,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = base_parser("evaluate", __doc__ or "")
     for flag, what in (
         ("--splits", "folder of train/val/test CSVs"),
+        ("--images", "the image store (ingest's shards)"),
         ("--classes", "classes.json written by ingest"),
         ("--model", "the trained checkpoint (models/model.ckpt)"),
         ("--onnx", "the exported ONNX model to check"),
@@ -123,5 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.confusion_normalized_png, args.curves_png, args.misclassified_png,
         args.predictions, args.calibration_png,
     )  # fmt: skip
-    paths = EvaluatePaths(args.splits, args.classes, args.model, args.onnx, args.manifest, outputs)
+    paths = EvaluatePaths(
+        args.splits, args.images, args.classes, args.model, args.onnx, args.manifest, outputs
+    )
     return run_stage(args.params, lambda params: run_evaluate(params, paths), astuple(outputs))

@@ -1,5 +1,6 @@
-"""ingest stage: read data.source into canonical PNGs, the manifest, classes.json and the
-rejected report. A failed ingest leaves no manifest, classes or images behind."""
+"""ingest stage: read data.source into the image store (canonical images in shards), the
+manifest, classes.json and the rejected report. A failed ingest leaves no manifest, classes
+or images behind."""
 
 from __future__ import annotations
 
@@ -29,12 +30,13 @@ class IngestPaths:
 
 
 def run_ingest(params: Params, paths: IngestPaths, workers: int = 1) -> None:
-    """Write the canonical images, manifest, classes and rejected report (all or none)."""
+    """Write the image store, manifest, classes and rejected report (all or none)."""
     with tracked_run("ingest", params):
         tracking.log_params_flat("data", params.data.model_dump(exclude={"official_test_split"}))
         try:
-            with atomic_path(paths.images) as images_dir:
-                result = ingest(params.data, images_dir, str(paths.images), workers=workers)
+            with atomic_path(paths.images) as store_dir:
+                store_dir.mkdir()
+                result = ingest(params.data, store_dir, workers=workers)
             write_csv(paths.manifest, result.manifest)
             write_json(paths.classes, classes_document(result.classes))
             write_csv(paths.rejected, result.rejected)
@@ -60,7 +62,7 @@ def run_ingest(params: Params, paths: IngestPaths, workers: int = 1) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """``imgclf ingest`` and the stage command of ``dvc.yaml``; returns the exit status."""
     parser = base_parser("ingest", __doc__ or "")
-    parser.add_argument("--images", required=True, help="folder for the canonical PNGs")
+    parser.add_argument("--images", required=True, help="folder for the image store (shards)")
     parser.add_argument("--manifest", required=True, help="where to write the manifest CSV")
     parser.add_argument("--classes", required=True, help="where to write classes.json")
     parser.add_argument(

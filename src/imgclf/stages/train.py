@@ -38,6 +38,7 @@ EFFECTIVE_AUGMENT_ARTIFACT = "augment.json"
 @dataclass(frozen=True)
 class TrainPaths:
     splits: Path
+    images: Path
     classes: Path
     augment: Path
     best_params: Path
@@ -73,7 +74,7 @@ def run_train(untuned: Params, paths: TrainPaths, progress_bar: bool = False) ->
     data = ImageDataModule(
         read_split(paths.splits / "train.csv"), read_split(paths.splits / "val.csv"), classes,
         augment=augment, batch_size=params.train.batch_size,
-        num_workers=params.train.num_workers, seed=params.seed,
+        num_workers=params.train.num_workers, seed=params.seed, store_dir=paths.images,
     )  # fmt: skip
     splits = {name: paths.splits / f"{name}.csv" for name in ("train", "val")}
     inputs = [*splits.values(), paths.classes, paths.augment]
@@ -130,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = base_parser("train", __doc__ or "")
     for flag, what in (
         ("--splits", "folder of train.csv / val.csv"),
+        ("--images", "the image store (ingest's shards)"),
         ("--classes", "classes.json"),
         ("--augment", "serialized albumentations pipeline"),
         ("--best-params", "tune stage's best params (YAML)"),
@@ -141,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.add_argument(flag, required=True, type=Path, help=what)
     args = parser.parse_args(argv)
     paths = TrainPaths(
-        args.splits, args.classes, args.augment, args.best_params,
+        args.splits, args.images, args.classes, args.augment, args.best_params,
         args.checkpoints, args.model, args.onnx, args.history,
     )  # fmt: skip
     outputs = (paths.checkpoints, paths.model, paths.onnx, paths.history)

@@ -44,6 +44,7 @@ STORAGE_ENV = "IMGCLF_OPTUNA_STORAGE"
 @dataclass(frozen=True)
 class TunePaths:
     splits: Path
+    images: Path
     classes: Path
     augment: Path
     storage_file: Path
@@ -74,7 +75,9 @@ def _tune(params: Params, paths: TunePaths, storage: StorageSpec, show_progress_
         # empty SQLite database and an empty journal.
         declared.parent.mkdir(parents=True, exist_ok=True)
         declared.touch()
-    inputs = TrialInputs(str(paths.splits), str(paths.classes), str(paths.augment))
+    inputs = TrialInputs(
+        str(paths.splits), str(paths.images), str(paths.classes), str(paths.augment)
+    )
     fingerprint = objective_fingerprint(params, inputs)
     # The stage's own file keeps one study per objective and per version of the code, so
     # changed params, data (`dvc exp run -S ...`) or training code start a fresh study, whose
@@ -117,7 +120,9 @@ def _tune(params: Params, paths: TunePaths, storage: StorageSpec, show_progress_
             storage=storage.display,
             report=paths.report,
             best=paths.best_params,
-            resolved=resolved_model_keys(params, split_image_size(paths.splits / "train.csv")),
+            resolved=resolved_model_keys(
+                params, split_image_size(paths.splits / "train.csv", paths.images)
+            ),
         )
         save_plots(study, paths.plots)
         mlflow.log_metric("best_val_acc", float(document["best"]["value"]))
@@ -185,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # with just `imgclf tune --study NAME --storage URL` from the project root.
     for flag, var, what in (
         ("--splits", "splits", "the split stage's folder (train/val CSVs)"),
+        ("--images", "images", "the image store (ingest's shards)"),
         ("--classes", "classes", "classes.json from the ingest stage"),
         ("--augment", "augment", "the augment stage's serialized pipeline"),
         ("--storage-file", "optuna_db", "SQLite file of a one-worker study"),
@@ -202,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="worker processes on this machine")
     args = parser.parse_args(argv)
     paths = TunePaths(
-        args.splits, args.classes, args.augment, args.storage_file, args.journal_file,
+        args.splits, args.images, args.classes, args.augment, args.storage_file, args.journal_file,
         args.best_params, args.report, args.plots,
     )  # fmt: skip
     overrides = tune_overrides(args, os.environ)

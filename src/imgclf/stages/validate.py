@@ -20,6 +20,7 @@ from imgclf.stages.command import base_parser, log, run_stage, tracked_run
 @dataclass(frozen=True)
 class ValidatePaths:
     manifest: Path
+    images: Path
     classes: Path
     report: Path
     docs: Path
@@ -40,6 +41,7 @@ def run_validate(params: Params, paths: ValidatePaths) -> None:
                 params.data.channels,
                 params.data.image_size,
                 docs,
+                paths.images,
             )
         write_json(paths.report, report.to_dict())
         mlflow.log_artifact(str(paths.report))
@@ -60,13 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``imgclf validate`` and the stage command of ``dvc.yaml``; returns the exit status."""
     parser = base_parser("validate", __doc__ or "")
     parser.add_argument("--manifest", required=True, help="the manifest CSV written by ingest")
+    parser.add_argument("--images", required=True, help="the image store (ingest's shards)")
     parser.add_argument("--classes", required=True, help="classes.json written by ingest")
     parser.add_argument("--report", required=True, help="where to write the validation JSON")
     parser.add_argument(
         "--docs", required=True, help="folder for great-expectations' data docs (HTML)"
     )
     args = parser.parse_args(argv)
-    paths = ValidatePaths(Path(args.manifest), Path(args.classes), Path(args.report),
-                          Path(args.docs))  # fmt: skip
+    paths = ValidatePaths(Path(args.manifest), Path(args.images), Path(args.classes),
+                          Path(args.report), Path(args.docs))  # fmt: skip
     outputs = (paths.report, paths.docs)
     return run_stage(args.params, lambda params: run_validate(params, paths), outputs)

@@ -11,6 +11,7 @@ from typing import Any
 import lightning.pytorch as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.strategies import Strategy
 from torch import nn
 
 from imgclf.config import ModelConfig, TrainConfig
@@ -33,6 +34,14 @@ class EpochTotals:
         self.loss = self.loss.to(loss.device) + loss.float() * len(labels)
         self.correct = self.correct.to(labels.device) + (logits.argmax(dim=1) == labels).sum()
         self.images += len(labels)
+
+    def summed(self, strategy: Strategy) -> EpochTotals:
+        """These totals summed over every DDP process (each saw its own shard)."""
+        local = torch.stack(
+            [self.loss.double(), self.correct.double(), torch.tensor(float(self.images))]
+        )
+        counts = strategy.reduce(local.to(self.loss.device), reduce_op="sum")
+        return EpochTotals(counts[0].float(), counts[1].long(), int(counts[2].item()))
 
     def means(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean loss and accuracy (NaN before any batch)."""
@@ -124,10 +133,12 @@ class ClassifierModule(L.LightningModule):
         self.totals[phase].add(logits, labels, loss)
 
     def _log_epoch(self, phase: str) -> None:
-        """``<phase>_loss`` and ``<phase>_acc`` of the epoch, averaged over DDP processes
-        (each sees the same number of images: the sampler pads the shards)."""
-        loss, accuracy = self.totals[phase].means()
-        self.totals[phase] = EpochTotals()
+        """``<phase>_loss`` and ``<phase>_acc`` of the epoch over the images every DDP
+        process saw (each validates its own shard of the val split)."""
+        totals, self.totals[phase] = self.totals[phase], EpochTotals()
+        if self._trainer is not None and self.trainer.world_size > 1:
+            totals = totals.summed(self.trainer.strategy)
+        loss, accuracy = totals.means()
         self.log(f"{phase}_loss", loss, prog_bar=phase != "train", sync_dist=True)
         self.log(f"{phase}_acc", accuracy, prog_bar=phase != "train", sync_dist=True)
 

@@ -44,9 +44,11 @@ Fold = tuple[LabelledImages, LabelledImages]  # the (train, val) images of one f
 
 @dataclass(frozen=True)
 class TrialInputs:
-    """The split stage's folder, ``classes.json`` and the augment stage's JSON."""
+    """The split stage's folder, the image store, ``classes.json`` and the augment stage's
+    JSON."""
 
     splits_dir: str
+    store_dir: str
     classes_path: str
     augment_path: str | None
 
@@ -67,8 +69,8 @@ def build_objective(
     if threads is not None:
         torch.set_num_threads(threads)
     classes = read_classes(inputs.classes_path)
-    # Decoded once per worker and only read afterwards: every fit builds its own data module
-    # over these arrays with its own batch size and augmentation.
+    # Opened once per worker and only read afterwards: every fit builds its own data module
+    # over these store views with its own batch size and augmentation.
     limit = params.tune.max_train_images, params.seed
     folds = (
         _fold_images(inputs, classes, *limit)
@@ -166,7 +168,7 @@ def objective_fingerprint(params: Params, inputs: TrialInputs) -> str:
 def _trial_rows(rows: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
     """Trials train on at most ``tune.max_train_images`` (a stratified subset drawn with the
     seed): a study on 60,000 images then costs what one on 10,000 does, and the train stage
-    fits the winner on all of them. Only the kept images are decoded."""
+    fits the winner on all of them. Only the kept images are read."""
     if limit is None or len(rows) <= limit:
         return rows
     kept = stratified_subset(rows, limit, seed)
@@ -178,8 +180,8 @@ def _split_images(inputs: TrialInputs, classes: list[str], limit: int | None, se
     splits = Path(inputs.splits_dir)
     train = _trial_rows(read_split(splits / "train.csv"), limit, seed)
     return (
-        load_split_images(train, classes, "train"),
-        load_split_images(read_split(splits / "val.csv"), classes, "val"),
+        load_split_images(train, classes, "train", inputs.store_dir),
+        load_split_images(read_split(splits / "val.csv"), classes, "val", inputs.store_dir),
     )
 
 
@@ -198,8 +200,11 @@ def _fold_images(
                 _trial_rows(frame[frame["fold"] != fold], limit, seed),
                 classes,
                 f"fold {fold} train",
+                inputs.store_dir,
             ),
-            load_split_images(frame[frame["fold"] == fold], classes, f"fold {fold} val"),
+            load_split_images(
+                frame[frame["fold"] == fold], classes, f"fold {fold} val", inputs.store_dir
+            ),
         )
         for fold in sorted(frame["fold"].unique())
     ]

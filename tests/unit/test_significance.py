@@ -9,16 +9,19 @@ from sklearn.metrics import f1_score, log_loss
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
+from imgclf.evaluation import significance
 from imgclf.evaluation.metrics import per_class_table
 from imgclf.evaluation.significance import (
     BOOTSTRAP_SEED,
     MCNEMAR,
     N_RESAMPLES,
+    RESAMPLED_ELEMENTS,
     accuracy_interval,
     compare_accuracy,
     compare_metric,
     f1_macro_interval,
     headline_intervals,
+    resample_batch,
 )
 
 # 12 test images of 3 classes. The model gets 10 right, the baseline 7; they disagree on 5:
@@ -108,3 +111,31 @@ def test_per_class_recall_carries_wilson_intervals():
     assert table["recall_ci95_low"].tolist() == pytest.approx(list(low))
     assert table["recall_ci95_high"].tolist() == pytest.approx(list(high))
     assert table["recall_ci95_low"].iloc[0] < 0.6  # 4 of 4 right says little
+
+
+def test_bootstrap_interval_memory_is_batched(monkeypatch):
+    calls = []
+    bootstrap = stats.bootstrap
+
+    def spy(data, statistic, **options):
+        calls.append((len(data[0]), options.get("batch")))
+        return bootstrap(data, statistic, **options)
+
+    monkeypatch.setattr(significance.stats, "bootstrap", spy)
+    headline_intervals(TRUTH, MODEL, 3, BASELINE)
+    compare_metric(lambda y, p: float(np.mean(p.argmax(axis=1) == y)), TRUTH,
+                   np.eye(3)[MODEL], np.eye(3)[BASELINE], n_resamples=20)  # fmt: skip
+    assert len(calls) == 4 and all(batch == resample_batch(n) for n, batch in calls)
+    # 2,000 resamples of 100,000 test images: 41 at a time, 4.1 million indices, not 200 million.
+    assert resample_batch(100_000) == 41
+    assert resample_batch(1) == RESAMPLED_ELEMENTS and resample_batch(10**8) == 1
+
+
+def test_batched_intervals_equal_one_pass(monkeypatch):
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 4, 360)
+    model = np.where(rng.random(360) < 0.8, truth, rng.integers(0, 4, 360))
+    baseline = np.where(rng.random(360) < 0.7, truth, rng.integers(0, 4, 360))
+    one_pass = headline_intervals(truth, model, 4, baseline)  # 2**22 // 360: one batch
+    monkeypatch.setattr(significance, "RESAMPLED_ELEMENTS", 7 * 360)  # 7 resamples a batch
+    assert headline_intervals(truth, model, 4, baseline) == one_pass

@@ -238,6 +238,7 @@ class EvaluateConfig(Section):
     alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
     baseline: bool = True
     baseline_model: Literal["svc", "logistic"] = "svc"
+    baseline_max_images: PositiveInt = 5000
     ece_bins: Annotated[int, Field(ge=2, le=100)] = 15
     onnx_check: bool = True
 

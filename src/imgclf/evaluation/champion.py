@@ -8,9 +8,9 @@ import logging
 import tempfile
 
 import mlflow
-import numpy as np
 from mlflow import MlflowClient
 
+from imgclf.data.split_images import ImageArray
 from imgclf.evaluation.promotion import ChampionExam
 from imgclf.evaluation.registry import current_champion
 from imgclf.models.spec import ModelSpec
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def sit_champion_exam(
-    client: MlflowClient, model_name: str, spec: ModelSpec, test_images: np.ndarray
+    client: MlflowClient, model_name: str, spec: ModelSpec, test_images: ImageArray
 ) -> ChampionExam:
     """Load the current champion of ``model_name`` and score it on ``test_images`` (those
     the model of ``spec`` was scored on). A champion that cannot sit this exam comes back
@@ -46,6 +46,7 @@ def sit_champion_exam(
     if unfit is not None:
         return ChampionExam(version, unfit=unfit)
     log.info("champion v%s sits the same %d test images", version, len(test_images))
+    # An InferenceClassifier (checked above) reads and runs the images a batch at a time.
     return ChampionExam(version, probabilities=champion.probabilities(test_images))
 
 

@@ -6,8 +6,7 @@ import logging
 import math
 from pathlib import Path
 
-import numpy as np
-
+from imgclf.data.split_images import ImageArray
 from imgclf.serving.classifier import InferenceClassifier
 from imgclf.serving.onnx_export import OnnxParityError, check_onnx_parity
 
@@ -15,10 +14,11 @@ log = logging.getLogger(__name__)
 
 
 def onnx_max_abs_diff(
-    classifier: InferenceClassifier, onnx_path: str | Path, images: np.ndarray
+    classifier: InferenceClassifier, onnx_path: str | Path, images: ImageArray
 ) -> float:
     """The largest probability difference between ``onnx_path`` and ``classifier`` on
-    ``images``; raises :class:`OnnxParityError` beyond tolerance or when labels differ."""
+    ``images`` (read a batch at a time); raises :class:`OnnxParityError` beyond tolerance
+    or when labels differ."""
     report = check_onnx_parity(classifier.net, classifier.spec, onnx_path, images)
     log.info(
         "ONNX parity on %d test images: max |dp| = %.2e, labels equal: %s",

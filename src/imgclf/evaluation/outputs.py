@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from imgclf.atomic import write_csv, write_json
+from imgclf.data.split_images import ImageArray
 from imgclf.evaluation import plots
 from imgclf.evaluation.metrics import confusion_counts
 from imgclf.evaluation.predictions import prediction_table, write_predictions
@@ -36,7 +36,7 @@ class EvaluationPaths:
 
 def write_evaluation_outputs(
     evaluation: Evaluation,
-    test_images: np.ndarray,
+    test_images: ImageArray,
     test_rows: pd.DataFrame,
     paths: EvaluationPaths,
 ) -> list[Path]:

@@ -26,6 +26,7 @@ from sklearn.metrics import (
 )
 
 from imgclf.atomic import atomic_path, write_csv
+from imgclf.data.split_images import ImageArray
 
 
 def write_dvc_plots(
@@ -103,7 +104,7 @@ def save_curves_png(
 
 
 def save_misclassified_grid(
-    images: np.ndarray,
+    images: ImageArray,
     y_true: np.ndarray,
     probs: np.ndarray,
     class_names: Sequence[str],
@@ -111,7 +112,8 @@ def save_misclassified_grid(
     count: int = 25,
 ) -> int:
     """A grid of the ``count`` test images misclassified with the highest confidence,
-    titled ``true -> predicted (p)``. Returns how many were shown."""
+    titled ``true -> predicted (p)``. Returns how many were shown. Only the shown images
+    are read from ``images`` (an array or a store view)."""
     y_pred = probs.argmax(axis=1)
     wrong = np.flatnonzero(y_pred != y_true)
     order = wrong[np.argsort(-probs[wrong, y_pred[wrong]], kind="stable")][:count]

@@ -59,8 +59,9 @@ def evaluate_model(
 ) -> Evaluation:
     """Score ``classifier`` on ``test``: metrics with their intervals, per-class table, the
     ONNX parity bound (``onnx_max_abs_diff``, a power of ten; OnnxParityError beyond
-    tolerance) and, with ``train``, the baseline's accuracy and its paired difference to
-    the model."""
+    tolerance) and, with ``train``, the baseline's accuracy, its paired difference to the
+    model and what it was fitted on (``baseline_train_images``, ``baseline_image_size``).
+    The images are read a batch at a time; only per-image results are held."""
     probs = classifier.probabilities(test.images)
     predicted = probs.argmax(axis=1)
     metrics = classification_metrics(test.labels, probs, ece_bins=cfg.ece_bins)
@@ -69,10 +70,19 @@ def evaluate_model(
         metrics["onnx_max_abs_diff"] = parity_bound(exact)
     baseline = None
     if train is not None:
-        baseline = baseline_predictions(
-            train.images, train.labels, test.images, cfg.baseline_model, seed
+        fitted = baseline_predictions(
+            train.images,
+            train.labels,
+            test.images,
+            cfg.baseline_model,
+            seed,
+            max_images=cfg.baseline_max_images,
         )
+        baseline = fitted.predictions
         metrics["baseline_accuracy"] = float(np.mean(baseline == test.labels))
+        # What the baseline used, beside its figure: a sample and pooled pixels on big data.
+        metrics["baseline_train_images"] = float(fitted.train_images)
+        metrics["baseline_image_size"] = float(fitted.image_size)
     n_classes = len(classifier.class_names)
     metrics |= headline_intervals(test.labels, predicted, n_classes, baseline)
     per_class = per_class_table(test.labels, predicted, classifier.class_names)

@@ -22,6 +22,11 @@ from statsmodels.stats.proportion import proportion_confint
 
 BOOTSTRAP_SEED = 15
 N_RESAMPLES = 2000
+# scipy resamples ``batch`` rows of every test image at a time (``batch`` x N indices and as
+# many resampled values): about 2**22 of each (32 MiB of int64) at any test-split size. The
+# batches draw the same random stream as one pass, so the intervals do not depend on it
+# (tests/unit/test_significance.py holds the two equal).
+RESAMPLED_ELEMENTS = 2**22
 CONFIDENCE = 0.95
 MCNEMAR = "mcnemar_exact"
 PAIRED_BOOTSTRAP = "paired_bootstrap"
@@ -51,11 +56,18 @@ def _bootstrap(data: tuple[np.ndarray, ...], statistic: Callable, **options: Any
         data,
         statistic,
         n_resamples=options.pop("n_resamples", N_RESAMPLES),
+        batch=resample_batch(len(data[0])),
         confidence_level=CONFIDENCE,
         method="percentile",
         rng=np.random.default_rng(BOOTSTRAP_SEED),
         **options,
     )
+
+
+def resample_batch(n_images: int) -> int:
+    """Resamples scipy draws at a time for ``n_images`` test images: about
+    :data:`RESAMPLED_ELEMENTS` values per array, at least one resample."""
+    return max(1, RESAMPLED_ELEMENTS // max(1, n_images))
 
 
 def accuracy_interval(y_true: np.ndarray, y_pred: np.ndarray) -> Interval:
@@ -78,7 +90,6 @@ def f1_macro_interval(
         f1_macro,
         paired=True,
         vectorized=True,
-        batch=250,  # 250 resamples of every test image at a time bounds the memory
         n_resamples=n_resamples,
     )
     return _interval(result)

@@ -4,7 +4,6 @@ stage and the MLflow model."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from torch import nn
 from imgclf.models.spec import ModelSpec
 from imgclf.serving.image_inputs import ImageSettings
 from imgclf.serving.limits import ServingLimits
-from imgclf.serving.onnx_export import torch_probabilities
+from imgclf.serving.onnx_export import Images, torch_probabilities
 
 
 @dataclass(frozen=True)
@@ -36,6 +35,7 @@ class InferenceClassifier:
     def load_any(self, value: Any, limits: ServingLimits | None = None) -> np.ndarray:
         return self.settings.load_any(value, limits)
 
-    def probabilities(self, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-        """Canonical uint8 images -> N x C class probabilities."""
-        return torch_probabilities(self.net, self.spec, np.stack(list(images)))
+    def probabilities(self, images: Images) -> np.ndarray:
+        """Canonical uint8 images (an array, a store view or a list of images) -> N x C class
+        probabilities, read and run a batch at a time."""
+        return torch_probabilities(self.net, self.spec, images)

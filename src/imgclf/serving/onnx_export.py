@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from imgclf.atomic import atomic_path
+from imgclf.data.store import StoreImages, images_per_chunk
 from imgclf.models.spec import ModelSpec, preprocess
 
 INPUT_NAME = "images"
@@ -26,6 +28,14 @@ OUTPUT_NAME = "probabilities"
 SPEC_KEY = "imgclf.spec"
 OPSET = 17
 PARITY_ATOL = 1e-4
+# A forward pass takes at most INFERENCE_BATCH images and at most INFERENCE_BATCH_BYTES of
+# their uint8 pixels: 512 images up to 90x90 grey or 52x52 RGB, fewer of larger ones, so the
+# activations of a batch of 224 px photos stay a few hundred MB instead of several GB.
+INFERENCE_BATCH = 512
+INFERENCE_BATCH_BYTES = 4 * 1024 * 1024
+
+# What the probability functions take: an array, a store view, or a list of images.
+Images = np.ndarray | StoreImages | Sequence[np.ndarray]
 
 
 class OnnxParityError(AssertionError):
@@ -84,15 +94,13 @@ class OnnxClassifier:
     session: ort.InferenceSession
     spec: ModelSpec
 
-    def probabilities(self, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
-        """uint8 canonical images (NHW or NHWC) -> N x C probabilities, ``batch_size`` at a
-        time: the activations of 10,000 Fashion-MNIST images at once took over a GiB."""
+    def probabilities(self, images: Images, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
+        """uint8 canonical images (NHW or NHWC) -> N x C probabilities, a batch at a time
+        (:func:`inference_batch_size`): the activations of 10,000 Fashion-MNIST images at
+        once took over a GiB."""
         chunks = [
-            self.session.run(
-                [OUTPUT_NAME],
-                {INPUT_NAME: preprocess(images[start : start + batch_size], self.spec).numpy()},
-            )[0]
-            for start in range(0, len(images), batch_size)
+            self.session.run([OUTPUT_NAME], {INPUT_NAME: preprocess(batch, self.spec).numpy()})[0]
+            for batch in image_batches(images, inference_batch_size(images, batch_size))
         ]
         return (
             np.concatenate(chunks) if chunks else np.zeros((0, self.spec.num_classes), np.float32)
@@ -108,25 +116,51 @@ def load_onnx(path: str | Path) -> OnnxClassifier:
     return OnnxClassifier(session, ModelSpec.from_dict(json.loads(props[SPEC_KEY])))
 
 
+def inference_batch_size(images: Images, largest: int = INFERENCE_BATCH) -> int:
+    """How many of ``images`` one forward pass takes: ``largest``, or fewer where that many
+    would hold more than :data:`INFERENCE_BATCH_BYTES` of pixels."""
+    if not len(images):
+        return largest
+    if isinstance(images, np.ndarray | StoreImages):
+        shape = images.shape[1:]
+    else:
+        shape = np.shape(images[0])
+    return min(largest, images_per_chunk(shape, INFERENCE_BATCH_BYTES))
+
+
+def image_batches(images: Images, size: int) -> Iterator[np.ndarray]:
+    """Consecutive in-memory blocks of at most ``size`` of ``images``: an array's slices, a
+    store view's reads, a list's images stacked. Only one block is ever held."""
+    for start in range(0, len(images), size):
+        block = images[start : start + size]
+        yield block if isinstance(block, np.ndarray) else np.stack(block)
+
+
 def torch_probabilities(
-    net: nn.Module, spec: ModelSpec, images: np.ndarray, batch_size: int = 512
+    net: nn.Module, spec: ModelSpec, images: Images, batch_size: int = INFERENCE_BATCH
 ) -> np.ndarray:
-    """uint8 canonical images -> N x C softmax probabilities from the PyTorch network."""
+    """uint8 canonical images -> N x C softmax probabilities from the PyTorch network, a
+    batch at a time (:func:`inference_batch_size`)."""
     net.eval()
     chunks = []
     with torch.inference_mode():
-        for start in range(0, len(images), batch_size):
-            logits = net(preprocess(images[start : start + batch_size], spec))
+        for batch in image_batches(images, inference_batch_size(images, batch_size)):
+            logits = net(preprocess(batch, spec))
             chunks.append(torch.softmax(logits, dim=1).numpy())
     return np.concatenate(chunks) if chunks else np.zeros((0, spec.num_classes), np.float32)
 
 
 def check_onnx_parity(
-    net: nn.Module, spec: ModelSpec, onnx_path: str | Path, images: np.ndarray
+    net: nn.Module, spec: ModelSpec, onnx_path: str | Path, images: Images
 ) -> ParityReport:
-    """Compare PyTorch and onnxruntime probabilities on ``images`` (uint8, NHW or NHWC)."""
-    expected = torch_probabilities(net, spec, images)
-    actual = load_onnx(onnx_path).probabilities(images)
-    diff = float(np.max(np.abs(expected - actual))) if len(images) else 0.0
-    labels_equal = bool(np.array_equal(expected.argmax(axis=1), actual.argmax(axis=1)))
+    """Compare PyTorch and onnxruntime probabilities on ``images`` (uint8, NHW or NHWC), one
+    batch of images at a time, so a whole split is never held."""
+    onnx_model = load_onnx(onnx_path)
+    size = inference_batch_size(images)
+    diff, labels_equal = 0.0, True
+    for batch in image_batches(images, size):
+        expected = torch_probabilities(net, spec, batch, size)
+        actual = onnx_model.probabilities(batch, size)
+        diff = max(diff, float(np.max(np.abs(expected - actual))))
+        labels_equal &= bool(np.array_equal(expected.argmax(axis=1), actual.argmax(axis=1)))
     return ParityReport(n_images=len(images), max_abs_diff=diff, labels_equal=labels_equal)

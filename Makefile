@@ -3,6 +3,7 @@
 #   make test  - set up .venv and run the test suite (unit, integration, end-to-end)
 #   make ui / make dashboard - the MLflow UI / optuna-dashboard on the local stores
 #   make mlflow-server       - the team's tracking server (MLFLOW_BACKEND_STORE_URI=postgresql://...)
+#   make bench / make bench-scale - BENCHMARKS.md's figures / each stage's time and memory at N, 4N
 PYTHON ?= python3
 # The one Python that pyproject.toml's requires-python allows (tests/unit/test_makefile.py
 # keeps the two equal); checked before anything is downloaded.
@@ -18,7 +19,7 @@ STAMP  := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup run fashion test test-slow test-postgres test-browser test-all docs lint bench \
-        metrics clean mlflow-server ui dashboard
+        bench-scale metrics clean mlflow-server ui dashboard
 
 $(STAMP): $(REQUIREMENTS) pyproject.toml
 	@found=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
@@ -89,6 +90,13 @@ bench: setup
 	$(BIN)/python bench/bench_pruning.py --seeds 42 0 1 2 3 4
 	@if [ -d $(FASHION_DIR) ]; then $(BIN)/python bench/bench_decode.py --path $(FASHION_DIR); \
 	else $(BIN)/python bench/bench_decode.py --source digits; fi
+
+# Every stage's wall time and peak anonymous memory (over its process tree) at N and 4N
+# generated photos, the DVC cache's object count and `dvc status` time, with the 4N/N ratios
+# Long at the default (10,000 then 40,000 images); a smoke run: BENCH_SCALE_ARGS="--images 300 --size 32 --no-4x".
+BENCH_SCALE_ARGS ?= --images 10000 --size 64
+bench-scale: setup
+	$(BIN)/python -m bench.bench_scale $(BENCH_SCALE_ARGS)
 
 # The long one: bench_train.py on Fashion-MNIST with the profile's params (minutes on 2 CPU
 # cores). Needs Debian's data: apt-get install dataset-fashion-mnist.

@@ -1,15 +1,14 @@
-"""Reading canonical PNGs back: OpenCV's libpng (the pipeline's reader until the image store)
-against Pillow, the reader it replaced, on the same files.
+"""Reading a split's images: batches from the image store against decoding one canonical PNG
+per image with OpenCV (how tune, train and evaluate read their splits before the store).
 
-The pipeline no longer decodes canonical PNGs: ingest writes the image store
-(:mod:`imgclf.data.store`) and the later stages read its shards. This benchmark keeps the
-figures of ``BENCHMARKS.md`` (repeated decoding) reproducible: it ingests a source into a
-temporary store as the ingest stage does, writes each stored image out as the canonical PNG
-ingest used to write (``encode_png``), then reads every one with each reader in turn
-(``--repeats`` alternating rounds, fastest counts), checks that both give the same arrays, and
-prints both sides' seconds, microseconds a file and the ratio.
+It ingests a source into a temporary store as the ingest stage does, writes every stored
+image out as the canonical PNG ingest used to write (``encode_png``), then reads every image
+in a seeded shuffled order, in batches of 64, both ways in turn (``--repeats`` alternating
+rounds, fastest counts): ``StoreImages[batch]`` from the memory-mapped shards (warm page
+cache), and one ``cv2.imdecode`` per file (warm page cache too). It checks that both give the
+same arrays and prints both sides' seconds, microseconds an image and the ratio.
 
-    .venv/bin/python bench/bench_decode.py                       # Fashion-MNIST, 70,000 PNGs
+    .venv/bin/python bench/bench_decode.py                       # Fashion-MNIST, 70,000 images
     .venv/bin/python bench/bench_decode.py --source digits
 """
 
@@ -22,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from imgclf.config import DataConfig
 from imgclf.data.images import encode_png
@@ -43,16 +41,9 @@ def opencv_read(path: str) -> np.ndarray:
     return np.asarray(cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB) if pixels.ndim == 3 else pixels)
 
 
-def pillow_read(path: str) -> np.ndarray:
-    """The canonical reader before OpenCV: Pillow, PNG only, fully decoded."""
-    with Image.open(path, formats=["PNG"]) as image:
-        image.load()
-        return np.asarray(image, dtype=np.uint8)
-
-
-def canonical_pngs(cfg: DataConfig, scratch: Path) -> list[str]:
+def canonical_pngs(cfg: DataConfig, scratch: Path) -> tuple[StoreImages, list[str]]:
     """Ingest ``cfg``'s source into a store in ``scratch``, then write every stored image as
-    a canonical PNG beside it; returns the PNGs' paths in manifest order."""
+    a canonical PNG beside it; returns the store and the PNGs' paths in manifest order."""
     store, pngs = scratch / "images", scratch / "png"
     store.mkdir()
     pngs.mkdir()
@@ -63,12 +54,14 @@ def canonical_pngs(cfg: DataConfig, scratch: Path) -> list[str]:
             path = pngs / f"{start + offset:06d}.png"
             path.write_bytes(encode_png(pixels))
             paths.append(str(path))
-    return paths
+    return images, paths
 
 
-def timed(reader: Callable[[str], np.ndarray], paths: list[str]) -> tuple[float, list[np.ndarray]]:
+def timed(
+    read: Callable[[np.ndarray], np.ndarray], batches: list[np.ndarray]
+) -> tuple[float, list[np.ndarray]]:
     start = time.perf_counter()
-    arrays = [reader(path) for path in paths]
+    arrays = [read(batch) for batch in batches]
     return time.perf_counter() - start, arrays
 
 
@@ -85,20 +78,27 @@ def main() -> None:
     size = 8 if args.source == "digits" else 28
     cfg = DataConfig(source=args.source, path=args.path, image_size=size)
     with tempfile.TemporaryDirectory() as scratch:
-        paths = canonical_pngs(cfg, Path(scratch))
-        best = {"Pillow": float("inf"), "read_image (OpenCV)": float("inf")}
+        store, paths = canonical_pngs(cfg, Path(scratch))
+        order = np.random.default_rng(0).permutation(len(paths))
+        batches = [order[start : start + 64] for start in range(0, len(order), 64)]
+        sides = {
+            "image store": lambda batch: store[batch],
+            "PNG decode (OpenCV)": lambda batch: np.stack([opencv_read(paths[i]) for i in batch]),
+        }
+        best = dict.fromkeys(sides, float("inf"))
         for _ in range(args.repeats):
-            pillow_s, expected = timed(pillow_read, paths)
-            opencv_s, got = timed(opencv_read, paths)
-            if not all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True)):
+            results = {}
+            for name, read in sides.items():
+                seconds, results[name] = timed(read, batches)
+                best[name] = min(best[name], seconds)
+            if not all(np.array_equal(*pair) for pair in zip(*results.values(), strict=True)):
                 raise SystemExit("the two readers disagree")
-            best["Pillow"] = min(best["Pillow"], pillow_s)
-            best["read_image (OpenCV)"] = min(best["read_image (OpenCV)"], opencv_s)
-    print(f"{args.source}: {len(paths)} canonical PNGs of {cfg.image_size}px, fastest of "
-          f"{args.repeats}; CPU {cpu_description()}")  # fmt: skip
+    print(f"{args.source}: {len(paths)} images of {cfg.image_size}px in shuffled batches of 64, "
+          f"fastest of {args.repeats}; CPU {cpu_description()}")  # fmt: skip
     for name, seconds in best.items():
-        print(f"{name:<22}{seconds:7.2f} s  {seconds / len(paths) * 1e6:6.0f} us a file")
-    print(f"Pillow / read_image wall time: {best['Pillow'] / best['read_image (OpenCV)']:.2f}x")
+        print(f"{name:<22}{seconds:7.2f} s  {seconds / len(paths) * 1e6:6.1f} us an image")
+    ratio = best["PNG decode (OpenCV)"] / best["image store"]
+    print(f"PNG decode / image store wall time: {ratio:.1f}x")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ _IDX_DTYPES: dict[int, str | type] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: ingest holds one per file found
 class Candidate:
     """One thing found in the source: in-memory pixels, an image file, or a file to list.
 

@@ -46,6 +46,7 @@ class ShardWriter:
         self._buffer = np.empty((self.capacity, *self.image_shape), dtype=np.uint8)
         self._filled = 0
         self._shards = 0
+        self._name = SHARD_PATTERN.format(0)
 
     def add(self, pixels: np.ndarray) -> tuple[str, int]:
         """Store one canonical image; returns its ``(shard, offset)``."""
@@ -55,7 +56,7 @@ class ShardWriter:
                 "check data.channels and data.image_size"
             )
         self._buffer[self._filled] = pixels
-        location = (SHARD_PATTERN.format(self._shards), self._filled)
+        location = (self._name, self._filled)  # one name object per shard, not per image
         self._filled += 1
         if self._filled == self.capacity:
             self._flush()
@@ -70,6 +71,7 @@ class ShardWriter:
         np.save(self.folder / SHARD_PATTERN.format(self._shards), self._buffer[: self._filled])
         self._shards += 1
         self._filled = 0
+        self._name = SHARD_PATTERN.format(self._shards)
 
 
 class ImageStore:

@@ -15,7 +15,7 @@ it is indexed with.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -162,11 +162,7 @@ class StoreImages:
             return self._gather(np.arange(len(self))[index])
         return self._gather(np.asarray(index, dtype=np.int64))
 
-    def __iter__(self) -> Any:
-        for start in range(0, len(self), 256):
-            yield from self[start : start + 256]
-
-    def chunks(self, size: int) -> Any:
+    def chunks(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
         """``(start, images)`` for consecutive blocks of at most ``size`` images."""
         for start in range(0, len(self), size):
             yield start, self[start : start + size]

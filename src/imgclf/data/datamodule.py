@@ -375,7 +375,10 @@ def keep_batch(batch: Any) -> Any:
 
 
 def _images(
-    split: pd.DataFrame | LabelledImages, classes: list[str], name: str, store_dir: Any
+    split: pd.DataFrame | LabelledImages,
+    classes: list[str],
+    name: str,
+    store_dir: str | Path | None,
 ) -> LabelledImages:
     if isinstance(split, LabelledImages):
         return split

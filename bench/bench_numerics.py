@@ -54,7 +54,7 @@ def child(mode: str, data: str, epochs: int, train_images: int, threads: int) ->
 
     from imgclf.config import load_params, with_overrides
     from imgclf.models.spec import ModelSpec
-    from imgclf.training.fit import resolved_depth
+    from imgclf.training.fit import resolved_depth, resolved_width
     from imgclf.training.network import initial_network
 
     params = load_params("params.yaml")
@@ -65,7 +65,7 @@ def child(mode: str, data: str, epochs: int, train_images: int, threads: int) ->
     images, labels = load_images(data, train_images)
     size = images.shape[-1]
     spec = ModelSpec(
-        arch=params.model.name, width=params.model.width,
+        arch=params.model.name, width=resolved_width(params.model, size),
         depth=resolved_depth(params.model, size), dropout=params.model.dropout,
         in_channels=1, num_classes=10, image_size=size,
         class_names=tuple(map(str, range(10))), mean=(0.5,), std=(0.25,),

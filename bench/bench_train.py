@@ -62,7 +62,7 @@ from imgclf.profiles import read_profile
 from imgclf.tracking import cpu_description
 from imgclf.training.callbacks import epoch_seed
 from imgclf.training.fit import fit, spec_for
-from imgclf.training.hardware import resolve_precision, uses_gpu
+from imgclf.training.hardware import resolve_precision, resolve_threads, uses_gpu
 from imgclf.training.network import initial_network
 from imgclf.training.optim import build_optimizer, build_scheduler
 
@@ -85,8 +85,7 @@ def plain_loop(params: Params, data: ImageDataModule, epochs: int, precision: st
     threads, seeding, the network and the loaders (whose worker starts with them)."""
     start = time.perf_counter()
     train_cfg = params.train
-    if train_cfg.num_threads:
-        torch.set_num_threads(train_cfg.num_threads)  # as fit does
+    torch.set_num_threads(resolve_threads(train_cfg.num_threads, data.image_size))  # as fit does
     seed_everything(params.seed, workers=True, verbose=False)
     device = torch.device("cuda" if uses_gpu(train_cfg.accelerator) else "cpu")
     # The trainer asks Lightning for deterministic kernels on the CPU; so does this loop.

@@ -10,6 +10,7 @@ from torch import nn
 from imgclf.errors import ConfigError, StaleArtifactError
 from imgclf.models import ModelSpec, build_network, preprocess
 from imgclf.models.checkpoint import load_classifier
+from imgclf.models.registry import auto_depth, auto_width
 from imgclf.models.transfer import freeze_backbone, load_pretrained
 from imgclf.models.weight_init import init_weights
 
@@ -155,3 +156,54 @@ def test_freeze_backbone_leaves_only_the_head_trainable(arch):
     head = {id(p) for p in net.head.parameters()}
     assert trainable and all(id(p) in head for n, p in net.named_parameters() if n in trainable)
     assert len(trainable) == len(head)
+
+
+def conv_multiply_adds(net: nn.Module, channels: int, size: int) -> int:
+    """Multiply-adds of every convolution for one image."""
+    total = 0
+
+    def count(module: nn.Conv2d, _inputs: object, output: torch.Tensor) -> None:
+        nonlocal total
+        per_output = module.in_channels // module.groups * module.kernel_size[0] ** 2
+        total += output[0].numel() * per_output
+
+    hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        net.eval()(torch.zeros(1, channels, size, size))
+    for hook in hooks:
+        hook.remove()
+    return total
+
+
+def test_auto_width_keeps_digits_and_fashion_at_32_and_narrows_photos():
+    assert [auto_width(size) for size in (8, 28, 32, 64, 128, 224)] == [32, 32, 32, 16, 8, 8]
+
+
+def test_auto_width_and_depth_keep_a_64px_photo_within_3x_the_cost_of_a_fashion_image():
+    def cost(channels: int, size: int) -> int:
+        spec = make_spec(
+            "cnn", channels, size, classes=10, width=auto_width(size), depth=auto_depth(size)
+        )
+        return conv_multiply_adds(build_network(spec), channels, size)
+
+    fashion, photo = cost(1, 28), cost(3, 64)
+    assert photo <= 3 * fashion, (photo, fashion)
+    # What width 32 would have cost at 64 px: the epoch that did not fit in the time.
+    wide = make_spec("cnn", 3, 64, classes=10, width=32, depth=auto_depth(64))
+    assert conv_multiply_adds(build_network(wide), 3, 64) > 3.5 * photo
+
+
+@pytest.mark.parametrize(("channels", "size"), [(1, 8), (1, 28), (3, 64)])
+def test_kaiming_init_starts_near_the_uniform_guess(channels, size):
+    # Logits far from zero at the start make the first epochs unlearn them; with the head
+    # scaled by its fan-out, a 64 px photo CNN sat at chance for most of its epochs.
+    torch.manual_seed(0)
+    spec = make_spec(
+        "cnn", channels, size, classes=10, width=auto_width(size), depth=auto_depth(size)
+    )
+    net = build_network(spec)
+    init_weights(net, "kaiming")
+    with torch.no_grad():
+        logits = net.eval()(torch.randn(64, channels, size, size))
+    loss = nn.functional.cross_entropy(logits, torch.randint(0, 10, (64,)))
+    assert loss < 1.5 * np.log(10), float(loss)

@@ -17,9 +17,11 @@ from imgclf.data.datamodule import ImageDataModule
 from imgclf.data.split_images import LabelledImages
 from imgclf.errors import ConfigError, StaleArtifactError
 from imgclf.models.checkpoint import load_classifier, read_checkpoint, save_model_file
+from imgclf.stages.tune import worker_threads
 from imgclf.training.best_params import apply_best_params
 from imgclf.training.callbacks import HISTORY_COLUMNS
 from imgclf.training.fit import fit
+from imgclf.training.hardware import available_cores, resolve_threads
 from imgclf.training.optim import build_optimizer, build_scheduler
 from imgclf.training.resume import mark_complete, resumable_checkpoint, start_fresh
 from tests.unit.test_datamodule import CLASSES, STORE, flip_everything, make_splits
@@ -116,10 +118,18 @@ def test_no_scheduler_means_a_constant_learning_rate():
 
 
 def test_cosine_schedule_anneals_to_zero_over_all_training_steps(data):
-    result = quiet_fit(data, train_cfg(max_epochs=2))
+    result = quiet_fit(data, train_cfg(max_epochs=2, scheduler="cosine"))
     scheduler = result.module.trainer.lr_scheduler_configs[0].scheduler
     assert scheduler.T_max == result.module.trainer.global_step
     assert scheduler.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_default_one_cycle_schedule_spans_all_training_steps(data):
+    # Its warm-up and annealing fit in the run, however many epochs (a 6-epoch trial too).
+    result = quiet_fit(data, train_cfg(max_epochs=2))
+    scheduler = result.module.trainer.lr_scheduler_configs[0].scheduler
+    assert isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR)
+    assert scheduler.total_steps == result.module.trainer.global_step
 
 
 def test_fit_reports_history_and_the_best_epoch(tmp_path, data):
@@ -353,3 +363,23 @@ def test_each_epochs_figures_reach_mlflow_once_at_one_step_matching_the_history(
         assert [m.value for m in points] == pytest.approx(result.history[name].tolist())
         steps.add(tuple(m.step for m in points))
     assert len(steps) == 1 and len(set(next(iter(steps)))) == 3
+
+
+@pytest.mark.parametrize(
+    ("num_threads", "size", "expected"),
+    [("auto", 8, 1), ("auto", 15, 1), ("auto", 16, "cores"), ("auto", 64, "cores"),
+     (0, 8, "cores"), (3, 64, 3)],
+)  # fmt: skip
+def test_num_threads_auto_gives_tiny_images_one_thread_and_larger_ones_every_core(
+    num_threads: int | str, size: int, expected: int | str
+) -> None:
+    cores = available_cores()
+    assert resolve_threads(num_threads, size) == (cores if expected == "cores" else expected)
+
+
+def test_study_workers_share_the_cores_that_auto_gives_a_photo() -> None:
+    train = TrainConfig(num_threads="auto")
+    cores = available_cores()
+    assert worker_threads(train, workers=1, image_size=64) == cores
+    assert worker_threads(train, workers=cores, image_size=64) == 1
+    assert worker_threads(train, workers=1, image_size=8) == 1

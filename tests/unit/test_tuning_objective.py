@@ -17,7 +17,7 @@ from imgclf.config import parse_params
 from imgclf.errors import UserError
 from imgclf.tuning.objective import TrialInputs, build_objective
 from imgclf.tuning.plots import PLOTS, save_plots
-from imgclf.tuning.pruners import build_pruner
+from imgclf.tuning.pruners import build_pruner, warmup_epochs
 from imgclf.tuning.report import best_params, write_study_outputs
 from tests.support.image_store import write_store
 
@@ -82,6 +82,24 @@ def test_hopeless_trial_is_pruned_by_the_median_pruner_through_the_lightning_cal
     hopeless = study.trials[-1]
     assert hopeless.state == optuna.trial.TrialState.PRUNED
     assert max(hopeless.intermediate_values) < 2, "pruned before its last epoch"
+
+
+def test_no_trial_is_pruned_before_the_first_half_of_its_epochs(
+    tiny_inputs: TrialInputs,
+) -> None:
+    # Photos leave chance only some epochs in: judged at its first epoch, a trial that would
+    # have won looks like one that never learns.
+    params = tiny_params()
+    study = optuna.create_study(direction="maximize", pruner=build_pruner("median", 4))
+    for number in range(2):
+        study.add_trial(good_trial(number))
+    study.enqueue_trial({"train.lr": 1e-7})
+
+    study.optimize(build_objective(params, tiny_inputs, worker=0, track=False), n_trials=1)
+
+    hopeless = study.trials[-1]
+    assert hopeless.state == optuna.trial.TrialState.PRUNED
+    assert max(hopeless.intermediate_values) == warmup_epochs(4) == 2
 
 
 def test_trial_is_scored_on_validation_accuracy_and_best_params_are_dotted_keys(

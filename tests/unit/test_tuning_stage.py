@@ -103,6 +103,34 @@ def test_tiny_tune_stage_writes_best_params_report_and_plots(
     assert len(json.loads((tmp_path / "tune.json").read_text())["trials"]) == 2
 
 
+def test_budget_runs_the_trials_the_final_training_pays_for_unless_a_count_is_asked_for(
+    tmp_path: Path,
+    tiny_inputs: object,  # noqa: F811  (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    args = stage_args(tmp_path, tiny_inputs)
+    args[args.index("--augment") + 1] = _write_augment(tmp_path)
+    # A trial of 2 epochs on the whole train split; the final training is 5 epochs: budget 1.0
+    # pays for 2 whole trials of the 6 asked for.
+    params = {**TINY_PARAMS, "train": {**TINY_PARAMS["train"], "max_epochs": 5}}
+    params["tune"] = {**TINY_PARAMS["tune"], "n_trials": 6, "max_epochs": 2, "budget": 1.0}
+    Path(args[args.index("--params") + 1]).write_text(yaml.safe_dump(params))
+
+    with caplog.at_level("INFO", logger="imgclf"):
+        assert main(args) == 0
+
+    report = json.loads((tmp_path / "tune.json").read_text())
+    assert report["n_trials"] == 2 and len(report["trials"]) == 2
+    assert "at most 0.80x the final training" in caplog.text
+    assert "tune.budget 1 allows 2 of tune.n_trials 6" in caplog.text
+    # A count on the command line is what the user asked for: the budget does not cut it.
+    assert main([*args, "--n-trials", "3"]) == 0
+    assert len(json.loads((tmp_path / "tune.json").read_text())["trials"]) == 3
+
+
 def test_changed_training_code_starts_a_fresh_local_study(
     tmp_path: Path,
     tiny_inputs: object,  # noqa: F811  (the fixture imported above)

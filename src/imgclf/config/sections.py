@@ -84,7 +84,12 @@ class AugmentConfig(Section):
         default_factory=lambda: [
             TransformSpec(
                 name="Affine",
-                args={"rotate": [-10, 10], "translate_percent": [-0.1, 0.1], "p": 0.5},
+                args={
+                    "rotate": [-10, 10],
+                    "translate_percent": [-0.1, 0.1],
+                    "scale": [0.9, 1.1],
+                    "p": 1.0,
+                },
             )
         ]
     )
@@ -95,7 +100,7 @@ class ModelConfig(Section):
     # Checked against the registry (imgclf.models.registry.check_architecture) by the
     # stages that build networks: the one place that knows every architecture.
     name: str = "cnn"
-    width: PositiveInt = 32
+    width: PositiveInt | Literal["auto"] = "auto"
     depth: Annotated[int, Field(ge=1, le=8)] | Literal["auto"] = "auto"
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
     init: Literal["kaiming", "xavier", "default"] = "kaiming"
@@ -109,14 +114,14 @@ class TrainConfig(Section):
     momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
     nesterov: bool = False
     weight_decay: Annotated[float, Field(ge=0.0)] = 1e-4
-    scheduler: Literal["none", "cosine", "onecycle", "step"] = "cosine"
+    scheduler: Literal["none", "cosine", "onecycle", "step"] = "onecycle"
     step_size: PositiveInt = 10
     gamma: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
-    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
     gradient_clip_val: Annotated[float, Field(ge=0.0)] | None = None
     batch_size: PositiveInt = 64
-    max_epochs: PositiveInt = 30
-    patience: PositiveInt = 8
+    max_epochs: PositiveInt = 20
+    patience: PositiveInt = 20
     monitor: Literal["val_loss", "val_acc"] = "val_loss"
     precision: Literal["32", "16-mixed", "bf16-mixed", "auto"] = "32"
     accelerator: Accelerator = "cpu"
@@ -124,7 +129,8 @@ class TrainConfig(Section):
     strategy: str = "auto"
     num_nodes: PositiveInt = 1
     num_workers: Annotated[int, Field(ge=0)] = 1  # augments the next batch beside the step
-    num_threads: Annotated[int, Field(ge=0)] = 1  # torch intra-op threads; 0: one per core
+    # torch intra-op threads; 0: one per core; auto: by image size (imgclf.training.hardware)
+    num_threads: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"
 
     @field_validator("strategy")
     @classmethod
@@ -178,7 +184,8 @@ class TuneConfig(Section):
     pruner: Literal["none", "median", "hyperband"] = "median"
     n_trials: PositiveInt = 8
     timeout_s: Annotated[float, Field(gt=0)] | None = None
-    max_epochs: PositiveInt = 8
+    budget: Annotated[float, Field(gt=0)] | None = 1.0  # imgclf.tuning.budget
+    max_epochs: PositiveInt = 6
     max_train_images: PositiveInt | None = 10_000
     study: str = "imgclf-digits"
     storage: str | None = None
@@ -189,9 +196,6 @@ class TuneConfig(Section):
     space: dict[str, SearchDimension] = Field(
         default_factory=lambda: {
             "train.lr": SearchDimension(type="float", low=0.001, high=0.01, log=True),
-            "train.batch_size": SearchDimension(type="categorical", choices=[32, 64]),
-            "model.dropout": SearchDimension(type="float", low=0.0, high=0.4),
-            "model.width": SearchDimension(type="categorical", choices=[16, 32, 48]),
         }
     )
 

@@ -26,8 +26,12 @@ BUILT_IN: dict[str, Builder] = {
 }
 
 TIMM_PREFIX = "timm:"
-AUTO_DEPTH = "auto"
+AUTO = "auto"
+AUTO_DEPTH = AUTO
 MAX_AUTO_DEPTH = 6
+AUTO_WIDTH = 32  # model.width auto up to AUTO_WIDTH_UP_TO px
+AUTO_WIDTH_UP_TO = 32
+MIN_AUTO_WIDTH = 8
 
 
 def auto_depth(image_size: int) -> int:
@@ -42,6 +46,22 @@ def auto_depth(image_size: int) -> int:
         size //= 2
         depth += 1
     return max(depth, 1)
+
+
+def auto_width(image_size: int) -> int:
+    """``model.width: auto``: 32 channels for images up to 32 px, halved per doubling of the
+    side above that, at least 8 (64 px -> 16, 128 px -> 8).
+
+    A stage's cost grows with its pixels times its channels squared, so a 64 px photo at width
+    32 costs 4x what it does at 16, and on 2 cores width 32 made one epoch of 2,400 such
+    photos too slow for the study and training to fit in minutes (BENCHMARKS.md, "Photos at
+    64 px"). Digits and Fashion-MNIST keep width 32.
+    """
+    width, size = AUTO_WIDTH, image_size
+    while size > AUTO_WIDTH_UP_TO and width > MIN_AUTO_WIDTH:
+        size //= 2
+        width //= 2
+    return width
 
 
 def check_architecture(name: str) -> None:

@@ -26,6 +26,8 @@ from imgclf.models.registry import check_architecture
 from imgclf.stages.command import base_parser, configure_logging, run_stage, tracked_run
 from imgclf.stages.default_paths import DEFAULT_PATHS
 from imgclf.training.fit import resolved_model_keys
+from imgclf.training.hardware import available_cores, resolve_threads
+from imgclf.tuning.budget import budgeted_trials
 from imgclf.tuning.liveness import exclusive_run
 from imgclf.tuning.objective import TrialInputs, build_objective, objective_fingerprint
 from imgclf.tuning.plots import save_plots
@@ -79,6 +81,9 @@ def _tune(params: Params, paths: TunePaths, storage: StorageSpec, show_progress_
         str(paths.splits), str(paths.images), str(paths.classes), str(paths.augment)
     )
     fingerprint = objective_fingerprint(params, inputs)
+    # The budget only lowers how many trials run, not what a trial computes (the fingerprint).
+    n_trials, cost = budgeted_trials(params, paths.splits, trial_budget(params.tune))
+    params = with_overrides(params, {"tune.n_trials": n_trials})
     # The stage's own file keeps one study per objective and per version of the code, so
     # changed params, data (`dvc exp run -S ...`) or training code start a fresh study, whose
     # trials are the ones a fresh clone computes; a shared storage refuses another objective
@@ -93,14 +98,15 @@ def _tune(params: Params, paths: TunePaths, storage: StorageSpec, show_progress_
         show_progress_bar=show_progress_bar,
         fingerprint=fingerprint,
     )
-    threads = worker_threads(params.train, params.tune.workers)
+    image_size = split_image_size(paths.splits / "train.csv", paths.images)
+    threads = worker_threads(params.train, params.tune.workers, image_size)
     if threads is not None:
         params = with_overrides(params, {"train.num_threads": threads})
     make_objective = functools.partial(_objective, params, inputs, threads)
     log.info(
-        "study %s in %s: %d trials in total, %d local worker(s), sampler %s, pruner %s",
-        plan.study_name, storage.display, trial_budget(params.tune), plan.workers,
-        params.tune.sampler, params.tune.pruner,
+        "study %s in %s: %s; %d local worker(s), sampler %s, pruner %s",
+        plan.study_name, storage.display, cost, plan.workers, params.tune.sampler,
+        params.tune.pruner,
     )  # fmt: skip
 
     splits = {name: paths.splits / f"{name}.csv" for name in ("train", "val")}
@@ -120,9 +126,7 @@ def _tune(params: Params, paths: TunePaths, storage: StorageSpec, show_progress_
             storage=storage.display,
             report=paths.report,
             best=paths.best_params,
-            resolved=resolved_model_keys(
-                params, split_image_size(paths.splits / "train.csv", paths.images)
-            ),
+            resolved=resolved_model_keys(params, image_size),
         )
         save_plots(study, paths.plots)
         mlflow.log_metric("best_val_acc", float(document["best"]["value"]))
@@ -152,18 +156,22 @@ def tune_overrides(args: Any, environ: Mapping[str, str]) -> dict[str, Any]:
         "tune.n_trials": args.n_trials,
         "tune.workers": args.workers,
     }
-    return {key: value for key, value in values.items() if value is not None}
+    overrides = {key: value for key, value in values.items() if value is not None}
+    if args.n_trials is not None:
+        overrides["tune.budget"] = None  # a count asked for on the command line is run whole
+    return overrides
 
 
-def worker_threads(train: TrainConfig, workers: int) -> int | None:
-    """torch CPU threads per study worker: ``train.num_threads`` (0: every core), shared out
-    so that the workers never ask for more threads than there are cores. Oversubscribed
+def worker_threads(train: TrainConfig, workers: int, image_size: int) -> int | None:
+    """torch CPU threads per study worker: ``train.num_threads`` (resolved for images of
+    ``image_size`` px by :func:`resolve_threads`), shared out so that the workers never ask
+    for more threads than there are cores. Oversubscribed
     threads spin: on 2 cores, 8 digits trials took 28 s with 1 thread each and 82-146 s with
     2 while another process ran. None off the CPU (the GPU does the work)."""
     if train.accelerator != "cpu":
         return None
-    cores = os.cpu_count() or 1
-    return max(1, min(train.num_threads or cores, cores // workers))
+    threads = resolve_threads(train.num_threads, image_size)
+    return max(1, min(threads, available_cores() // workers))
 
 
 def _objective(params: Params, inputs: TrialInputs, threads: int | None, worker: int) -> Any:

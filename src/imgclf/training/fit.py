@@ -21,8 +21,9 @@ from imgclf import numerics
 from imgclf.config import ModelConfig, Params, TrainConfig
 from imgclf.data.datamodule import ImageDataModule
 from imgclf.models.checkpoint import read_checkpoint
-from imgclf.models.registry import AUTO_DEPTH, auto_depth
+from imgclf.models.registry import AUTO, auto_depth, auto_width
 from imgclf.models.spec import ModelSpec
+from imgclf.training.hardware import resolve_threads
 from imgclf.training.module import ClassifierModule
 from imgclf.training.network import initial_network
 from imgclf.training.trainer import build_trainer, monitor_mode
@@ -48,7 +49,7 @@ def spec_for(model_cfg: ModelConfig, data: ImageDataModule) -> ModelSpec:
     """The model spec of ``model_cfg`` sized to ``data`` (channels, classes, statistics)."""
     return ModelSpec(
         arch=model_cfg.name,
-        width=model_cfg.width,
+        width=resolved_width(model_cfg, data.image_size),
         depth=resolved_depth(model_cfg, data.image_size),
         dropout=model_cfg.dropout,
         in_channels=data.channels,
@@ -62,14 +63,22 @@ def spec_for(model_cfg: ModelConfig, data: ImageDataModule) -> ModelSpec:
 
 def resolved_depth(model_cfg: ModelConfig, image_size: int) -> int:
     """``model.depth``, with ``auto`` sized to the images (:func:`auto_depth`)."""
-    return auto_depth(image_size) if model_cfg.depth == AUTO_DEPTH else int(model_cfg.depth)
+    return auto_depth(image_size) if model_cfg.depth == AUTO else int(model_cfg.depth)
+
+
+def resolved_width(model_cfg: ModelConfig, image_size: int) -> int:
+    """``model.width``, with ``auto`` sized to the images (:func:`auto_width`)."""
+    return auto_width(image_size) if model_cfg.width == AUTO else int(model_cfg.width)
 
 
 def resolved_model_keys(params: Params, image_size: int) -> dict[str, int]:
     """The ``model.*`` values that ``auto`` stands for on images of ``image_size``."""
-    if params.model.depth != AUTO_DEPTH or "model.depth" in params.tune.space:
-        return {}
-    return {"model.depth": resolved_depth(params.model, image_size)}
+    resolved = {}
+    if params.model.depth == AUTO and "model.depth" not in params.tune.space:
+        resolved["model.depth"] = resolved_depth(params.model, image_size)
+    if params.model.width == AUTO and "model.width" not in params.tune.space:
+        resolved["model.width"] = resolved_width(params.model, image_size)
+    return resolved
 
 
 def fit(
@@ -92,10 +101,9 @@ def fit(
     folder removed on return when it is None (``best.ckpt`` only). ``resume_from`` is a
     checkpoint of the same run to continue.
     """
-    if train_cfg.num_threads:
-        # Process-wide; for tiny images extra threads cost more in synchronisation than they
-        # gain, and on a busy machine oversubscribed threads slow training by 10x.
-        torch.set_num_threads(train_cfg.num_threads)
+    # Process-wide; for tiny images extra threads cost more in synchronisation than they
+    # gain, and on a busy machine oversubscribed threads slow training by 10x.
+    torch.set_num_threads(resolve_threads(train_cfg.num_threads, data.image_size))
     numerics.configure_torch()
     seed_everything(seed, workers=True, verbose=False)
     spec = spec_for(model_cfg, data)

@@ -1,4 +1,5 @@
-"""Settings picked at run time from the machine: ``train.precision: auto``.
+"""Settings picked at run time from the machine and the data: ``train.precision: auto``
+and ``train.num_threads: auto``.
 
 bf16 autocast pays only where the hardware has bf16 arithmetic: on a small conv net it was
 measured 2.3-2.8x faster than float32 on CPUs with AVX-512 BF16 or AMX, and 3.9x slower on
@@ -9,12 +10,38 @@ precision, so ``auto`` is for profiles where speed matters more than bit-for-bit
 from __future__ import annotations
 
 import logging
+import os
 
 import torch
 
 from imgclf import numerics
 
 log = logging.getLogger(__name__)
+
+AUTO_THREADS = "auto"
+# train.num_threads auto: one thread below this image side, every core from it on. A step on
+# an 8x8 digit is too short to share out (one thread, with the loader's worker on the second
+# core, trained the digits fastest); from 28 px on, a second core made a step 1.5-2x faster
+# (BENCHMARKS.md, "Threads by image size").
+THREADS_FROM_SIZE = 16
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity, which containers and taskset narrow)."""
+    return len(os.sched_getaffinity(0))
+
+
+def resolve_threads(num_threads: int | str, image_size: int) -> int:
+    """``train.num_threads`` as a count: ``0`` is every core, ``auto`` one thread for images
+    under ``THREADS_FROM_SIZE`` px and every core otherwise.
+
+    The count is part of what decides the bits: reductions split over more threads add in
+    another order. ``numerics: portable`` results therefore reproduce on machines that give
+    the stage the same count; set a number to pin it.
+    """
+    if num_threads == AUTO_THREADS:
+        return 1 if image_size < THREADS_FROM_SIZE else available_cores()
+    return int(num_threads) or available_cores()
 
 
 def cpu_has_native_bf16() -> bool:

@@ -4,6 +4,7 @@
 #   make ui / make dashboard - the MLflow UI / optuna-dashboard on the local stores
 #   make mlflow-server       - the team's tracking server (MLFLOW_BACKEND_STORE_URI=postgresql://...)
 #   make bench / make bench-scale - BENCHMARKS.md's figures / each stage's time and memory at N, 4N
+#   make bench-photos             - the whole DAG on 3,000 photos of 64 px, only data.* changed
 PYTHON ?= python3
 # The one Python that pyproject.toml's requires-python allows (tests/unit/test_makefile.py
 # keeps the two equal); checked before anything is downloaded.
@@ -97,6 +98,13 @@ bench: setup
 BENCH_SCALE_ARGS ?= --images 10000 --size 64
 bench-scale: setup
 	$(BIN)/python -m bench.bench_scale $(BENCH_SCALE_ARGS)
+
+# Photos at 64 px with only data.* changed: the whole DAG's test accuracy, baseline and wall
+# time, the study's share of it, then the plain-loop reference on the same split (about half an
+# hour on 2 cores). BENCH_PHOTOS_ARGS="--rev 899e269" runs the DAG of another commit.
+.PHONY: bench-photos
+bench-photos: setup
+	$(BIN)/python -m bench.bench_photos $(BENCH_PHOTOS_ARGS)
 
 # The long one: bench_train.py on Fashion-MNIST with the profile's params (minutes on 2 CPU
 # cores). Needs Debian's data: apt-get install dataset-fashion-mnist.

@@ -4,11 +4,12 @@
     .venv/bin/python -m bench.photo_folder photos --images 18000 --size 256 --classes 10 --seed 1
 
 Writes ``ROOT/<class>/<index>.{png,jpg}``: RGB, SIZE x SIZE, half PNG and half JPEG in every
-class. Each picture is a textured background (a random colour gradient plus per-pixel noise)
-with one object on it, at a random position, 40-70% of the frame across, in a random tint that
-stands out from the background. Only the object's outline says the class: no pixel position
-or colour does, so a classifier on raw pixels (an RBF SVC) does poorly while a CNN with
-global average pooling learns it. Ten shapes; more classes add a stripe or check pattern
+class. Each picture is a textured background (a random colour gradient, a few plane waves and
+per-pixel noise) with one object on it, at a random position, 40-70% of the frame across,
+turned a little, in a random tint that stands out from the background, among smaller shapes
+of any class, some of them in front of it. Only the object's outline says the class: no
+pixel position or colour does, so a classifier on raw pixels (an RBF SVC) does poorly while a
+CNN with global average pooling learns it. Ten shapes; more classes add a stripe or check pattern
 inside the shape. Each image is a function of (seed, index) alone, so any number of worker
 processes writes the same bytes.
 """
@@ -51,9 +52,15 @@ PATTERNS: dict[str, Mask] = {
     "checks": lambda u, v: (np.floor(u * 2.5) + np.floor(v * 2.5)) % 2 == 0,
     "dstripes": lambda u, v: np.floor((u + v) * 2.0) % 2 == 0,
 }
-MIN_CONTRAST = 150  # object tint minus background colour, summed over |R|, |G|, |B|
+# The difficulty was set so that a plain CNN (the issue's reference recipe) learns 3,000
+# pictures of 64 px to 0.8-0.85 test accuracy in 20-30 epochs, as it did on a team's photos:
+MIN_CONTRAST = 80  # object tint minus background colour, summed over |R|, |G|, |B|
 GRADIENT = 50.0  # how far the background colour drifts across the frame, per channel
-NOISE = 12.0  # standard deviation of the per-pixel noise, over object and background alike
+NOISE = 20.0  # standard deviation of the per-pixel noise, over object and background alike
+TEXTURE = 25.0  # amplitude of each of the background's WAVES plane waves, per channel
+WAVES = 3
+CLUTTER = 3  # smaller shapes of any class, 16-36% of the frame: one behind, two in front
+TURN = 25.0  # every shape is turned by up to this many degrees either way
 PARALLEL_FROM = 500  # images; fewer are written in this process (a pool costs ~0.1 s to start)
 
 
@@ -82,16 +89,55 @@ def draw_photo(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
     centred = across - size / 2
     pixels = background[:, None, None] + drift[0] * centred[None, None, :]
     pixels = pixels + drift[1] * centred[None, :, None]
+    pixels = pixels + _texture(size, rng)
+    clutter = [list(SHAPES.values())[k] for k in rng.integers(0, len(SHAPES), CLUTTER)]
+    for mask in clutter[: CLUTTER // 2]:  # behind the object
+        _paint(pixels, across, rng.uniform(0.08, 0.18) * size, _contrasting_tint(background, rng),
+               mask, rng)  # fmt: skip
 
     radius = rng.uniform(0.2, 0.35) * size  # half of 40-70% of the frame
-    centre_x, centre_y = rng.uniform(radius, size - radius, size=2)
-    u = ((across - centre_x) / radius)[None, :]
-    v = ((across - centre_y) / radius)[:, None]
-    mask = list(SHAPES.values())[shape](u, v) & list(PATTERNS.values())[pattern](u, v)
-    pixels[:, mask] = tint[:, None]
+    pattern_mask = list(PATTERNS.values())[pattern]
+    shape_mask = list(SHAPES.values())[shape]
+    _paint(pixels, across, radius, tint, lambda u, v: shape_mask(u, v) & pattern_mask(u, v), rng)
+    for mask in clutter[CLUTTER // 2 :]:  # in front of it
+        _paint(pixels, across, rng.uniform(0.08, 0.18) * size, _contrasting_tint(background, rng),
+               mask, rng)  # fmt: skip
     # Uniform noise with NOISE's standard deviation: a third of the cost of normal noise.
     pixels += (rng.random((3, size, size), dtype=np.float32) - 0.5) * (NOISE * 12**0.5)
     return np.clip(pixels, 0.0, 255.0).astype(np.uint8).transpose(1, 2, 0).copy()
+
+
+def _texture(size: int, rng: np.random.Generator) -> np.ndarray:
+    """A few random plane waves per channel: a wood-grain or fabric-like background."""
+    across = np.arange(size, dtype=np.float32)
+    out = np.zeros((3, size, size), dtype=np.float32)
+    for _ in range(WAVES):
+        angle, phase = rng.uniform(0, np.pi), rng.uniform(0, 2 * np.pi)
+        period = rng.uniform(4.0, 16.0) * size / 64
+        along = np.cos(angle) * across[None, :] + np.sin(angle) * across[:, None]
+        wave = np.cos(along * 2 * np.pi / period + phase)
+        out += rng.uniform(-1.0, 1.0, size=3).astype(np.float32)[:, None, None] * wave * TEXTURE
+    return out
+
+
+def _paint(
+    pixels: np.ndarray,
+    across: np.ndarray,
+    radius: float,
+    tint: np.ndarray,
+    mask: Mask,
+    rng: np.random.Generator,
+) -> None:
+    """Paint ``mask``, scaled to ``radius`` and turned by up to ``TURN`` degrees, at a random
+    place that keeps it inside the frame."""
+    size = pixels.shape[-1]
+    centre_x, centre_y = rng.uniform(radius, size - radius, size=2)
+    turn = np.deg2rad(rng.uniform(-TURN, TURN))
+    x = ((across - centre_x) / radius)[None, :]
+    y = ((across - centre_y) / radius)[:, None]
+    u = np.cos(turn) * x + np.sin(turn) * y
+    v = -np.sin(turn) * x + np.cos(turn) * y
+    pixels[:, mask(u, v)] = tint[:, None]
 
 
 def _contrasting_tint(background: np.ndarray, rng: np.random.Generator) -> np.ndarray:

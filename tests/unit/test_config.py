@@ -89,7 +89,7 @@ def test_overrides_reach_a_transform_argument_by_name_or_index() -> None:
     by_index = with_overrides(params, {"augment.transforms.0.args.p": 0.9})
     assert by_name.augment == by_index.augment
     assert by_name.augment.transforms[0].args["p"] == 0.9
-    assert params.augment.transforms[0].args["p"] == 1.0  # the original is untouched
+    assert params.augment.transforms[0].args["p"] == 0.5  # the original is untouched
     with pytest.raises(ConfigError, match="no item numbered or named 'Blur'"):
         with_overrides(params, {"augment.transforms.Blur.args.p": 0.9})
     with pytest.raises(ConfigError, match="train has no key 'lrr'"):

@@ -146,7 +146,7 @@ def test_fit_reports_history_and_the_best_epoch(tmp_path, data):
 def test_last_checkpoint_is_the_last_epoch_even_when_it_did_not_improve(tmp_path, data):
     # Lightning 2.6's save_last=True wrote last.ckpt only in epochs that improved, so a
     # killed run resumed from its best epoch and trained the epochs after it again.
-    cfg = train_cfg(lr=0.1, scheduler="none", max_epochs=4)  # too fast: the last epoch is worse
+    cfg = train_cfg(lr=1.0, scheduler="none", max_epochs=4)  # too fast: the last epoch is worse
     result = quiet_fit(data, cfg, checkpoint_dir=tmp_path)
     losses = result.history["val_loss"].tolist()
     best_epoch = losses.index(min(losses))

@@ -84,12 +84,7 @@ class AugmentConfig(Section):
         default_factory=lambda: [
             TransformSpec(
                 name="Affine",
-                args={
-                    "rotate": [-10, 10],
-                    "translate_percent": [-0.1, 0.1],
-                    "scale": [0.9, 1.1],
-                    "p": 1.0,
-                },
+                args={"rotate": [-10, 10], "translate_percent": [-0.1, 0.1], "p": 0.5},
             )
         ]
     )

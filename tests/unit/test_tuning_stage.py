@@ -38,6 +38,15 @@ def stage_args(root: Path, inputs: object | None = None) -> list[str]:
     ]  # fmt: skip
 
 
+def local_stage_args(root: Path, inputs: object, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The stage's arguments for a run in ``root`` on ``inputs``, with its own MLflow store."""
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
+    args = stage_args(root, inputs)
+    args[args.index("--augment") + 1] = _write_augment(root)
+    return args
+
+
 def test_sqlite_storage_with_several_workers_stops_the_stage_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -88,10 +97,7 @@ def test_tiny_tune_stage_writes_best_params_report_and_plots(
     tiny_inputs: object,  # noqa: F811  (the fixture imported above)
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    args = stage_args(tmp_path, tiny_inputs)
-    args[args.index("--augment") + 1] = _write_augment(tmp_path)
+    args = local_stage_args(tmp_path, tiny_inputs, monkeypatch)
 
     assert main(args) == 0
 
@@ -109,10 +115,7 @@ def test_budget_runs_the_trials_the_final_training_pays_for_unless_a_count_is_as
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    args = stage_args(tmp_path, tiny_inputs)
-    args[args.index("--augment") + 1] = _write_augment(tmp_path)
+    args = local_stage_args(tmp_path, tiny_inputs, monkeypatch)
     # A trial of 2 epochs on the whole train split; the final training is 5 epochs: budget 1.0
     # pays for 2 whole trials of the 6 asked for.
     params = {**TINY_PARAMS, "train": {**TINY_PARAMS["train"], "max_epochs": 5}}
@@ -147,10 +150,7 @@ def test_changed_training_code_starts_a_fresh_local_study(
     package = Path(imgclf.__file__).parent
     sources = {path.relative_to(package).as_posix() for path in code_files()}
     assert {"training/fit.py", "tuning/objective.py", "data/datamodule.py"} <= sources
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    args = stage_args(tmp_path, tiny_inputs)
-    args[args.index("--augment") + 1] = _write_augment(tmp_path)
+    args = local_stage_args(tmp_path, tiny_inputs, monkeypatch)
     code = tmp_path / "fit.py"
     monkeypatch.setattr(tune_stage, "code_files", lambda: [code])
 
@@ -185,10 +185,7 @@ def test_a_study_under_ddp_train_settings_logs_one_run_per_trial(
     so no second process asks Optuna for a trial of its own."""
     import mlflow
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    args = stage_args(tmp_path, tiny_inputs)
-    args[args.index("--augment") + 1] = _write_augment(tmp_path)
+    args = local_stage_args(tmp_path, tiny_inputs, monkeypatch)
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     params["train"].update(accelerator="cpu", devices=2, strategy="ddp")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))

@@ -24,9 +24,10 @@ def init_weights(network: nn.Module, scheme: str) -> None:
         raise ValueError(f"unknown init scheme {scheme!r}")
     for module in network.modules():
         if isinstance(module, _LAYERS):
-            if scheme == "kaiming":
-                mode = "fan_out" if isinstance(module, nn.Conv2d) else "fan_in"
-                nn.init.kaiming_normal_(module.weight, mode=mode, nonlinearity="relu")
+            if scheme == "kaiming" and isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif scheme == "kaiming":
+                nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
             else:
                 nn.init.xavier_uniform_(module.weight)
             if module.bias is not None:

@@ -22,7 +22,7 @@ AUTO_THREADS = "auto"
 # train.num_threads auto: one thread below this image side, every core from it on. A step on
 # an 8x8 digit is too short to share out (one thread, with the loader's worker on the second
 # core, trained the digits fastest); from 28 px on, a second core made a step 1.5-2x faster
-# (BENCHMARKS.md, "Threads by image size").
+# (BENCHMARKS.md, "Photos at 64 px").
 THREADS_FROM_SIZE = 16
 
 

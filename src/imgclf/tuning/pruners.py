@@ -10,8 +10,8 @@ def warmup_epochs(max_epochs: int) -> int:
     """Epochs a trial trains before any pruner judges it: the first half of its schedule.
 
     A trial's learning rate warms up and its accuracy leaves chance only some epochs in (on
-    64 px photos, 2 to 4 of 8); judged at its first epoch, a trial that would have won looks
-    like one that never learns.
+    64 px photos, trials of 4 epochs ended at chance; BENCHMARKS.md, "Photos at 64 px");
+    judged at its first epoch, a trial that would have won looks like one that never learns.
     """
     return max(1, max_epochs // 2)
 

@@ -198,3 +198,20 @@ def test_a_study_under_ddp_train_settings_logs_one_run_per_trial(
     runs = mlflow.search_runs(search_all_experiments=True)
     trial_runs = runs[runs["tags.mlflow.runName"].str.startswith("trial-")]
     assert len(trial_runs) == 2
+
+
+def test_folds_without_a_folds_file_stop_the_stage_with_one_line_naming_split_folds(
+    tmp_path: Path,
+    tiny_inputs: object,  # noqa: F811  (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = local_stage_args(tmp_path, tiny_inputs, monkeypatch)
+    params = {**TINY_PARAMS, "tune": {**TINY_PARAMS["tune"], "folds": True}}
+    Path(args[args.index("--params") + 1]).write_text(yaml.safe_dump(params))
+
+    assert main(args) == 2
+
+    error = capsys.readouterr().err.strip()
+    assert "tune.folds = true needs" in error and "split.folds > 1" in error, error
+    assert "\n" not in error and not (tmp_path / "tune.json").exists()

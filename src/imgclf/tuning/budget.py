@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imgclf.config import Params
-from imgclf.data.schema import FOLD_COLUMNS, read_split, read_table
+from imgclf.data.schema import read_split
+from imgclf.tuning.objective import read_folds
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def study_cost(params: Params, splits_dir: Path) -> StudyCost:
     train_images = len(read_split(splits_dir / "train.csv"))
     limit = params.tune.max_train_images or math.inf
     if params.tune.folds:
-        folds = read_table(splits_dir / "folds.csv", FOLD_COLUMNS, "split")
+        folds = read_folds(splits_dir)
         per_fold = [
             min(int((folds["fold"] != fold).sum()), limit) for fold in folds["fold"].unique()
         ]

@@ -185,15 +185,20 @@ def _split_images(inputs: TrialInputs, classes: list[str], limit: int | None, se
     )
 
 
-def _fold_images(
-    inputs: TrialInputs, classes: list[str], limit: int | None, seed: int
-) -> list[Fold]:
-    path = Path(inputs.splits_dir) / "folds.csv"
+def read_folds(splits_dir: str | Path) -> pd.DataFrame:
+    """The split stage's ``folds.csv``, which ``tune.folds: true`` needs."""
+    path = Path(splits_dir) / "folds.csv"
     if not path.is_file():
         raise ParamError(
             f"tune.folds = true needs {path}: set split.folds > 1 and run `dvc repro split`"
         )
-    frame = read_table(path, FOLD_COLUMNS, "split")
+    return read_table(path, FOLD_COLUMNS, "split")
+
+
+def _fold_images(
+    inputs: TrialInputs, classes: list[str], limit: int | None, seed: int
+) -> list[Fold]:
+    frame = read_folds(inputs.splits_dir)
     return [
         (
             load_split_images(

@@ -26,6 +26,7 @@ TINY = {
         "sampler": "grid",
         "n_trials": 2,
         "max_epochs": 2,
+        "budget": None,  # two trials as long as the final training: the budget would allow one
         "space": {"train.lr": {"type": "categorical", "choices": [0.003, 0.01]}},
     },
     "train": {"max_epochs": 2, "patience": 2},

@@ -231,7 +231,8 @@ def test_tune_command_with_a_worker_killed_mid_trial_exits_0_with_one_warning(
     params["train"]["patience"] = 100
     # Trials long enough that the spawned worker (about 5 s to import) gets one while the
     # parent is still busy: at 100 epochs the parent ran all of them alone on a fast CPU.
-    params["tune"].update(n_trials=6, max_epochs=300, pruner="none")
+    # tune.budget: null, or 300-epoch trials against a short final training would be cut to one.
+    params["tune"].update(n_trials=6, max_epochs=300, pruner="none", budget=None)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     # The log goes to a file: a pipe nobody reads while the test polls fills up with the
     # epoch lines (64 KiB) and blocks both workers in their next log call.

@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from imgclf.data.sources import fashion_mnist_source
-from imgclf.data.split_images import LabelledImages
+from imgclf.data.split_reader import LabelledImages
 from imgclf.data.store import ShardWriter
 
 
@@ -64,3 +64,40 @@ def fashion_mnist_splits(
         LabelledImages(images[val], labels[val]),
         source.classes,
     )
+
+
+def fashion_mnist_subset_splits(
+    root: Path, folder: Path, train: int, val: int, test: int, seed: int
+) -> tuple[Path, Path, Path]:
+    """A stratified Fashion-MNIST subset in an image store + split CSVs, like ingest + split:
+    ``train`` and ``val`` images from the official training set, ``test`` from the official
+    test set; returns the splits folder, the store folder and ``classes.json``."""
+    source = fashion_mnist_source(folder)
+    store = root / "images"
+    store.mkdir(parents=True)
+    writer = ShardWriter(store, (28, 28))
+    rows = []
+    for index, candidate in enumerate(source.candidates):
+        assert candidate.pixels is not None
+        shard, offset = writer.add(candidate.pixels)
+        rows.append({"path": f"{candidate.label}/{index:05d}", "label": str(candidate.label),
+                     "sha256": str(index), "shard": shard, "offset": offset,
+                     "official": candidate.source_split})  # fmt: skip
+    writer.close()
+    frame = pd.DataFrame(rows)
+    official_train = frame[frame["official"] != "test"]
+    official_test = frame[frame["official"] == "test"]
+    kept, _ = train_test_split(
+        official_train, train_size=train + val, stratify=official_train["label"], random_state=seed
+    )
+    train_rows, val_rows = train_test_split(
+        kept, test_size=val, stratify=kept["label"], random_state=seed
+    )
+    test_rows, _ = train_test_split(
+        official_test, train_size=test, stratify=official_test["label"], random_state=seed
+    )
+    (root / "splits").mkdir()
+    for name, part in (("train", train_rows), ("val", val_rows), ("test", test_rows)):
+        part.drop(columns="official").to_csv(root / "splits" / f"{name}.csv", index=False)
+    (root / "classes.json").write_text(json.dumps({"classes": list(source.classes)}))
+    return root / "splits", store, root / "classes.json"

@@ -118,7 +118,7 @@ def reference_loop(project: Path, epochs: int) -> tuple[float, float]:
     from torch import nn
 
     from imgclf.data.schema import read_classes, read_split
-    from imgclf.data.split_images import load_split_images
+    from imgclf.data.split_reader import load_split_images
 
     torch.manual_seed(0)
     torch.set_num_threads(len(os.sched_getaffinity(0)))

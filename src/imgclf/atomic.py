@@ -64,9 +64,10 @@ def write_json(target: str | os.PathLike[str], data: Any) -> None:
     write_text(target, json.dumps(data, indent=2, default=str) + "\n")
 
 
-def write_yaml(target: str | os.PathLike[str], data: Any) -> None:
-    """Atomically write ``data`` as block-style YAML."""
-    write_text(target, yaml.safe_dump(data, sort_keys=False))
+def write_yaml(target: str | os.PathLike[str], data: Any, comment: str = "") -> None:
+    """Atomically write ``data`` as block-style YAML, after ``comment`` as ``#`` lines."""
+    header = "".join(f"# {line}\n" for line in comment.splitlines())
+    write_text(target, header + yaml.safe_dump(data, sort_keys=False))
 
 
 def write_csv(target: str | os.PathLike[str], frame: Any) -> None:

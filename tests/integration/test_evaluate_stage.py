@@ -11,8 +11,8 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
+from imgclf.models.spec import preprocess
 from imgclf.serving.classifier import InferenceClassifier
-from imgclf.serving.onnx_export import preprocess
 from pipelines.evaluate import main
 from tests.support.tiny_classifier import (
     CLASSES,

@@ -22,7 +22,7 @@ from mlflow import MlflowClient
 from PIL import Image
 
 from imgclf.data.images import encode_png
-from imgclf.evaluation.registry import promote_if_better, register_version
+from imgclf.evaluation.model_registry import promote_if_better, register_version
 from imgclf.serving.mlflow_model import log_image_model
 from imgclf.serving.model_files import logged_model_file_tags
 from imgclf.serving.predict import main as predict_main

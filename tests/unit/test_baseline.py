@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from imgclf.config import EvaluateConfig
-from imgclf.data.split_images import LabelledImages
+from imgclf.data.split_reader import LabelledImages
 from imgclf.data.store import ImageStore, ShardWriter, StoreImages
 from imgclf.evaluation import baseline
 from imgclf.evaluation.baseline import baseline_predictions, pooling_factor, stratified_sample

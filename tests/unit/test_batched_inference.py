@@ -10,13 +10,9 @@ import pytest
 
 from imgclf.data.store import ImageStore, ShardWriter, StoreImages
 from imgclf.evaluation.plots import save_misclassified_grid
-from imgclf.serving import onnx_export
-from imgclf.serving.onnx_export import (
-    check_onnx_parity,
-    export_onnx,
-    inference_batch_size,
-    torch_probabilities,
-)
+from imgclf.models import inference
+from imgclf.models.inference import inference_batch_size, torch_probabilities
+from imgclf.serving.onnx_export import check_onnx_parity, export_onnx
 from tests.support.tiny_classifier import tiny_classifier
 
 
@@ -55,7 +51,7 @@ def test_probabilities_in_blocks_equal_one_pass(images, tmp_path, monkeypatch):
     assert np.array_equal(classifier.probabilities(list(images)), one_pass)  # serving's lists
     assert view.reads == [45]  # 45 images of 8x8 px fit in one batch
     # A 16-image batch budget: the store is read (and the net run) 16 images at a time.
-    monkeypatch.setattr(onnx_export, "INFERENCE_BATCH_BYTES", 16 * images[0].nbytes)
+    monkeypatch.setattr(inference, "INFERENCE_BATCH_BYTES", 16 * images[0].nbytes)
     view.reads.clear()
     blocked = classifier.probabilities(view)
     assert view.reads == [16, 16, 13]
@@ -78,7 +74,7 @@ def test_onnx_parity_on_the_store_reads_batches_and_reports_as_one_pass(
     whole = check_onnx_parity(classifier.net, classifier.spec, path, images)
     (tmp_path / "store").mkdir()
     view = store_images(tmp_path / "store", images)
-    monkeypatch.setattr(onnx_export, "INFERENCE_BATCH_BYTES", 20 * images[0].nbytes)
+    monkeypatch.setattr(inference, "INFERENCE_BATCH_BYTES", 20 * images[0].nbytes)
     blocked = check_onnx_parity(classifier.net, classifier.spec, path, view)
     assert view.reads == [20, 20, 5]
     assert blocked.ok and blocked.n_images == whole.n_images == 45

@@ -14,7 +14,7 @@ from lightning.pytorch.accelerators import AcceleratorRegistry
 from imgclf.config import TrainConfig, load_params, parse_params, with_overrides
 from imgclf.config.sections import Accelerator
 from imgclf.errors import ConfigError, ParamError, UserError
-from imgclf.models.registry import check_architecture
+from imgclf.models.architectures import check_architecture
 from imgclf.stages.tune import check_models
 from imgclf.training.processes import rendezvous_defaults
 from imgclf.tuning.storage import StorageSpec, open_storage

@@ -15,7 +15,7 @@ import torch
 
 from imgclf.augment import save_augmentation
 from imgclf.data.datamodule import EpochShuffleSampler, ImageDataModule, load_datamodule
-from imgclf.data.split_images import channel_statistics
+from imgclf.data.split_reader import channel_statistics
 from imgclf.errors import DataError
 from imgclf.models.spec import normalize
 from tests.support.image_store import write_store

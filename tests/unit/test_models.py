@@ -9,8 +9,8 @@ from torch import nn
 
 from imgclf.errors import ConfigError, StaleArtifactError
 from imgclf.models import ModelSpec, build_network, preprocess
+from imgclf.models.architectures import auto_depth, auto_width
 from imgclf.models.checkpoint import load_classifier
-from imgclf.models.registry import auto_depth, auto_width
 from imgclf.models.transfer import freeze_backbone, load_pretrained
 from imgclf.models.weight_init import init_weights
 

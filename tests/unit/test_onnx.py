@@ -7,14 +7,9 @@ import pytest
 import torch
 from torch import nn
 
+from imgclf.models.inference import torch_probabilities
 from imgclf.models.spec import ModelSpec
-from imgclf.serving.onnx_export import (
-    PARITY_ATOL,
-    check_onnx_parity,
-    export_onnx,
-    load_onnx,
-    torch_probabilities,
-)
+from imgclf.serving.onnx_export import PARITY_ATOL, check_onnx_parity, export_onnx, load_onnx
 
 
 @pytest.fixture

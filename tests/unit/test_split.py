@@ -9,7 +9,7 @@ import pytest
 
 from imgclf.config import SplitConfig
 from imgclf.data.schema import FOLD_COLUMNS, MANIFEST_COLUMNS, SPLIT_COLUMNS
-from imgclf.data.split import Splits, bucket_sizes, split_manifest
+from imgclf.data.stratified_split import Splits, bucket_sizes, split_manifest
 from imgclf.errors import DataError
 
 DEFAULT = SplitConfig()

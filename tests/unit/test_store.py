@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgclf.data.split_images import channel_statistics, load_split_images
+from imgclf.data.split_reader import channel_statistics, load_split_images
 from imgclf.data.store import ImageStore, ShardWriter, StoreImages
 from imgclf.errors import DataError
 from tests.support.image_store import write_store

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from imgclf.config import ModelConfig, Params, TrainConfig
 from imgclf.data.datamodule import ImageDataModule
-from imgclf.data.split_images import LabelledImages
+from imgclf.data.split_reader import LabelledImages
 from imgclf.errors import ConfigError, StaleArtifactError
 from imgclf.models.checkpoint import load_classifier, read_checkpoint, save_model_file
 from imgclf.stages.tune import worker_threads

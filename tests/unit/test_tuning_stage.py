@@ -35,6 +35,7 @@ def stage_args(root: Path, inputs: object | None = None) -> list[str]:
         "--augment", str(root / "augment.json"), "--storage-file", str(root / "optuna.db"),
         "--journal-file", str(root / "optuna.journal"), "--best-params", str(root / "best.yaml"),
         "--report", str(root / "tune.json"), "--plots", str(root / "plots"),
+        "--predictions", str(root / "tune_predictions.csv"),
     ]  # fmt: skip
 
 

@@ -10,7 +10,7 @@ key, the value and what is allowed.
 """
 
 from imgclf.config.loading import load_params, parse_params
-from imgclf.config.overrides import with_overrides
+from imgclf.config.overrides import dotted_value, with_overrides
 from imgclf.config.sections import (
     AugmentConfig,
     DataConfig,
@@ -41,6 +41,7 @@ __all__ = [
     "TransformSpec",
     "TuneConfig",
     "ValidateConfig",
+    "dotted_value",
     "load_params",
     "parse_params",
     "with_overrides",

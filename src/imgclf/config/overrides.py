@@ -30,6 +30,16 @@ def with_overrides(params: Params, overrides: dict[str, Any]) -> Params:
     return parse_params(raw, source="overrides")
 
 
+def dotted_value(params: Params, key: str) -> Any:
+    """The value at dotted ``key`` (the same paths as :func:`with_overrides`); raises
+    :class:`KeyError` for a transform argument ``params`` leaves to its default."""
+    node: Any = params.model_dump(by_alias=True)
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        node = node[_index(node, part, key, parts[:depth])]
+    return node
+
+
 def _index(node: Any, part: str, key: str, above: list[str]) -> Any:
     """``part`` as a subscript of ``node`` (reached by the parts ``above`` of ``key``): a
     dict key (new ones allowed only in a transform's ``args``), or a list index or the

@@ -92,7 +92,7 @@ class AugmentConfig(Section):
 
 
 class ModelConfig(Section):
-    # Checked against the registry (imgclf.models.registry.check_architecture) by the
+    # Checked against the registry (imgclf.models.architectures.check_architecture) by the
     # stages that build networks: the one place that knows every architecture.
     name: str = "cnn"
     width: PositiveInt | Literal["auto"] = "auto"
@@ -188,6 +188,8 @@ class TuneConfig(Section):
     heartbeat_interval_s: PositiveInt = 10
     grace_period_s: PositiveInt = 60
     folds: bool = False
+    alpha: Fraction = 0.05  # imgclf.tuning.evidence
+    select: Literal["best", "simplest_tied"] = "best"
     space: dict[str, SearchDimension] = Field(
         default_factory=lambda: {
             "train.lr": SearchDimension(type="float", low=0.001, high=0.01, log=True),

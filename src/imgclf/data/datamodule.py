@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from imgclf.augment import load_augmentation
 from imgclf.data.schema import read_classes, read_split
-from imgclf.data.split_images import (
+from imgclf.data.split_reader import (
     ImageArray,
     LabelledImages,
     load_split_images,

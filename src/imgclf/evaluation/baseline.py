@@ -24,7 +24,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC
 
-from imgclf.data.split_images import ImageArray
+from imgclf.data.split_reader import ImageArray
 from imgclf.data.store import images_per_chunk
 
 BaselineKind = Literal["svc", "logistic"]

@@ -10,9 +10,9 @@ import tempfile
 import mlflow
 from mlflow import MlflowClient
 
-from imgclf.data.split_images import ImageArray
+from imgclf.data.split_reader import ImageArray
+from imgclf.evaluation.model_registry import current_champion
 from imgclf.evaluation.promotion import ChampionExam
-from imgclf.evaluation.registry import current_champion
 from imgclf.models.spec import ModelSpec
 from imgclf.serving.classifier import InferenceClassifier
 from imgclf.serving.model_files import verified_model_copy

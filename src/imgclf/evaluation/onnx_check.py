@@ -6,7 +6,7 @@ import logging
 import math
 from pathlib import Path
 
-from imgclf.data.split_images import ImageArray
+from imgclf.data.split_reader import ImageArray
 from imgclf.serving.classifier import InferenceClassifier
 from imgclf.serving.onnx_export import OnnxParityError, check_onnx_parity
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from imgclf.atomic import write_csv, write_json
-from imgclf.data.split_images import ImageArray
+from imgclf.data.split_reader import ImageArray
 from imgclf.evaluation import plots
 from imgclf.evaluation.metrics import confusion_counts
 from imgclf.evaluation.predictions import prediction_table, write_predictions

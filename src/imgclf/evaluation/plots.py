@@ -26,7 +26,7 @@ from sklearn.metrics import (
 )
 
 from imgclf.atomic import atomic_path, write_csv
-from imgclf.data.split_images import ImageArray
+from imgclf.data.split_reader import ImageArray
 
 
 def write_dvc_plots(

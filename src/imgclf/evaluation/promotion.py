@@ -11,7 +11,7 @@ bootstrap for any other metric) and applies ``evaluate.promote_when``:
 
 The first model of a registry becomes champion; a champion that cannot sit the exam
 (other classes, channels or image size, or a model that fails to load) is kept.
-:mod:`imgclf.evaluation.registry` then moves the aliases (compare-and-set).
+:mod:`imgclf.evaluation.model_registry` then moves the aliases (compare-and-set).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The pyfunc model is logged to the evaluate run, the same metrics dict that went 
 ``metrics.json`` is logged to the run and linked to that logged model, every output file
 becomes an artifact, and the model is registered and judged against the champion's
 score on the same test images (:func:`~imgclf.evaluation.promotion.judge`); the registry
-moves the aliases (:func:`~imgclf.evaluation.registry.apply_decision`).
+moves the aliases (:func:`~imgclf.evaluation.model_registry.apply_decision`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from mlflow import MlflowClient
 
 from imgclf import tracking
 from imgclf.config import EvaluateConfig
+from imgclf.evaluation.model_registry import apply_decision, register_version
 from imgclf.evaluation.promotion import ChampionExam, PromotionDecision, judge
-from imgclf.evaluation.registry import apply_decision, register_version
 from imgclf.evaluation.scoring import Evaluation
 from imgclf.serving.classifier import InferenceClassifier
 from imgclf.serving.mlflow_model import WEIGHTS_SHA_TAG, log_image_model

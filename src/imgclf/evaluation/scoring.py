@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from imgclf.config import EvaluateConfig
-from imgclf.data.split_images import LabelledImages
+from imgclf.data.split_reader import LabelledImages
 from imgclf.errors import ParamError
 from imgclf.evaluation.baseline import baseline_predictions
 from imgclf.evaluation.metrics import METRIC_NAMES, classification_metrics, per_class_table

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from imgclf.errors import StaleArtifactError
-from imgclf.models.registry import build_network
+from imgclf.models.architectures import build_network
 from imgclf.models.spec import ModelSpec
 
 NETWORK_PREFIX = "net."  # the LightningModule's attribute holding the network

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from imgclf.models.classifier import Classifier, linear_head, pooled_features
+from imgclf.models.backbone_head import Classifier, linear_head, pooled_features
 
 MAX_WIDTH_FACTOR = 8  # channels stop doubling at 8x width, so depth 8 stays affordable
 

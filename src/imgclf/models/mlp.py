@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from imgclf.models.classifier import Classifier, linear_head
+from imgclf.models.backbone_head import Classifier, linear_head
 
 
 def build_mlp(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from imgclf.models.classifier import Classifier, linear_head, pooled_features
+from imgclf.models.backbone_head import Classifier, linear_head, pooled_features
 from imgclf.models.cnn import conv_bn_relu, stage_channels
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imgclf.models.classifier import Classifier
+from imgclf.models.backbone_head import Classifier
 from imgclf.models.cnn import build_conv_stages
 
 

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from imgclf.models.inference import Images, torch_probabilities
 from imgclf.models.spec import ModelSpec
 from imgclf.serving.image_inputs import ImageSettings
 from imgclf.serving.limits import ServingLimits
-from imgclf.serving.onnx_export import Images, torch_probabilities
 
 
 @dataclass(frozen=True)

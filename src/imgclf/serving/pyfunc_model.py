@@ -13,7 +13,10 @@ Output: one row per image with ``label``, its ``probability`` and ``probabilitie
 per class, in ``spec.class_names`` order).
 
 This file is a model script, not a library module: importing it registers the model
-with :func:`mlflow.models.set_model`.
+with :func:`mlflow.models.set_model`. A model registered by an earlier version runs its own
+copy of this file, which imports the modules below by name: ``imgclf.serving.bundle``,
+``.classifier`` and ``.limits`` and ``imgclf.errors`` keep their names and these functions
+their signatures, or every registered champion stops loading.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ DEFAULT_PATHS: dict[str, str] = {
     "best_params": "models/best_params.yaml",
     "tune_report": "reports/tune.json",
     "tune_plots": "reports/tune_plots",
+    "tune_predictions": "reports/tune_predictions.csv",
     "optuna_db": "models/optuna.db",
     "optuna_journal": "models/optuna.journal",
     "checkpoints": "models/checkpoints",

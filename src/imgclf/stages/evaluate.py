@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from imgclf import numerics
 from imgclf.config import Params
 from imgclf.data.schema import read_classes, read_split
-from imgclf.data.split_images import load_split_images
+from imgclf.data.split_reader import load_split_images
 from imgclf.errors import StaleArtifactError
 from imgclf.evaluation.champion import sit_champion_exam
 from imgclf.evaluation.outputs import EvaluationPaths, write_evaluation_outputs

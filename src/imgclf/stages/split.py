@@ -12,7 +12,7 @@ import mlflow
 from imgclf.atomic import atomic_path, write_csv
 from imgclf.config import Params
 from imgclf.data.schema import read_manifest, require_passed_validation
-from imgclf.data.split import split_manifest
+from imgclf.data.stratified_split import split_manifest
 from imgclf.stages.command import base_parser, log, run_stage, tracked_run
 
 

@@ -21,8 +21,9 @@ from imgclf.augment import build_augmentation, load_augmentation, save_augmentat
 from imgclf.config import Params
 from imgclf.data.datamodule import ImageDataModule
 from imgclf.data.schema import read_classes, read_split
+from imgclf.models.architectures import check_architecture
 from imgclf.models.checkpoint import load_classifier, read_checkpoint, save_model_file
-from imgclf.models.registry import check_architecture
+from imgclf.models.cost import network_cost
 from imgclf.serving.onnx_export import export_onnx
 from imgclf.stages.command import base_parser, run_stage, tracked_run
 from imgclf.training.best_params import apply_best_params
@@ -107,8 +108,15 @@ def run_train(untuned: Params, paths: TrainPaths, progress_bar: bool = False) ->
         export_onnx(loaded.net, loaded.spec, paths.onnx)
 
         mlflow.set_tag("imgclf.resumed_from", str(result.resumed_from or ""))
+        # What the model costs per image, on every machine alike: tune.select compares the same.
+        cost = network_cost(result.module.net, result.module.spec)
         mlflow.log_metrics(
-            {"best_val_acc": result.best_val_acc, "best_val_loss": result.best_val_loss}
+            {
+                "best_val_acc": result.best_val_acc,
+                "best_val_loss": result.best_val_loss,
+                "forward_flops": cost.forward_flops,
+                "parameters": cost.parameters,
+            }
         )
         for path in (paths.model, paths.onnx, paths.history):
             mlflow.log_artifact(str(path))

@@ -20,20 +20,26 @@ import mlflow
 
 from imgclf import tracking
 from imgclf.config import Params, TrainConfig, with_overrides
-from imgclf.data.split_images import split_image_size
+from imgclf.data.schema import read_classes
+from imgclf.data.split_reader import split_image_size
 from imgclf.fingerprint import code_files, content_hash
-from imgclf.models.registry import check_architecture
+from imgclf.models.architectures import check_architecture
 from imgclf.stages.command import base_parser, configure_logging, run_stage, tracked_run
 from imgclf.stages.default_paths import DEFAULT_PATHS
 from imgclf.training.fit import resolved_model_keys
 from imgclf.training.hardware import available_cores, resolve_threads
 from imgclf.tuning.budget import budgeted_trials
 from imgclf.tuning.liveness import exclusive_run
-from imgclf.tuning.objective import TrialInputs, build_objective, objective_fingerprint
+from imgclf.tuning.objective import (
+    TrialInputs,
+    build_objective,
+    objective_fingerprint,
+    validation_rows,
+)
 from imgclf.tuning.plots import save_plots
-from imgclf.tuning.report import write_study_outputs
+from imgclf.tuning.report import choose, write_study_outputs
 from imgclf.tuning.samplers import trial_budget
-from imgclf.tuning.space import check_space
+from imgclf.tuning.space import check_space, default_point
 from imgclf.tuning.storage import StorageSpec, resolve_storage
 from imgclf.tuning.study import StudyPlan, run_study
 from imgclf.tuning.trial_runs import study_tags
@@ -54,6 +60,7 @@ class TunePaths:
     best_params: Path
     report: Path
     plots: Path
+    predictions: Path
 
 
 def run_tune(params: Params, paths: TunePaths, show_progress_bar: bool = False) -> None:
@@ -89,6 +96,9 @@ def _tune(params: Params, paths: TunePaths, storage: StorageSpec, show_progress_
     # trials are the ones a fresh clone computes; a shared storage refuses another objective
     # but lets teammates on other commits share it.
     local_name = f"{params.tune.study}-{content_hash(fingerprint, code_files(), length=8)}"
+    defaults, not_a_contestant = default_point(params.tune.space, params)
+    if defaults is None:
+        log.info("params.yaml's own values are no trial of the study: %s", not_a_contestant)
     plan = StudyPlan(
         study_name=local_name if storage.owned else params.tune.study,
         storage=storage,
@@ -97,6 +107,7 @@ def _tune(params: Params, paths: TunePaths, storage: StorageSpec, show_progress_
         workers=params.tune.workers,
         show_progress_bar=show_progress_bar,
         fingerprint=fingerprint,
+        defaults=defaults,
     )
     image_size = split_image_size(paths.splits / "train.csv", paths.images)
     threads = worker_threads(params.train, params.tune.workers, image_size)
@@ -120,6 +131,9 @@ def _tune(params: Params, paths: TunePaths, storage: StorageSpec, show_progress_
             make_objective,
             functools.partial(_child_session, params, plan.study_name, storage.display),
         )
+        rows = validation_rows(paths.splits, params.tune.folds)
+        classes = read_classes(paths.classes)
+        choice = choose(study, rows, classes, params.tune, defaults)
         document = write_study_outputs(
             study,
             n_trials=plan.n_trials,
@@ -127,15 +141,35 @@ def _tune(params: Params, paths: TunePaths, storage: StorageSpec, show_progress_
             report=paths.report,
             best=paths.best_params,
             resolved=resolved_model_keys(params, image_size),
+            choice=choice,
+            predictions=paths.predictions,
+            rows=rows,
+            classes=classes,
         )
         save_plots(study, paths.plots)
-        mlflow.log_metric("best_val_acc", float(document["best"]["value"]))
-        for path in (paths.best_params, paths.report):
+        _log_evidence(document)
+        for path in (paths.best_params, paths.report, paths.predictions):
             mlflow.log_artifact(str(path))
         mlflow.log_artifacts(str(paths.plots), artifact_path="tune_plots")
-    best = document["best"]
+    best, selected = document["best"], document["selected"]
     log.info("best trial %d: val_acc %.4f with %s", best["number"], best["value"], best["params"])
+    for line in (document.get("verdict"), document.get("defaults"), selected["reason"]):
+        if line:
+            log.info("%s", line)
     log.info("open the study: optuna-dashboard %s", _dashboard_target(storage))
+
+
+def _log_evidence(document: dict[str, Any]) -> None:
+    """The parent run's figures of the study: its best value, the verdict line as a tag,
+    how many trials tie with the best, and the runner-up's p-value."""
+    mlflow.log_metric("best_val_acc", float(document["best"]["value"]))
+    mlflow.set_tag("imgclf.selected_trial", str(document["selected"]["number"]))
+    if "verdict" not in document:
+        return
+    mlflow.set_tags({"imgclf.tune_verdict": document["verdict"]})
+    mlflow.log_metric("trials_tied_with_best", len(document["tied_with_best"]))
+    if document.get("runner_up"):
+        mlflow.log_metric("runner_up_p_value", document["runner_up"]["p_value"])
 
 
 def check_models(params: Params) -> None:
@@ -206,6 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("--best-params", "best_params", "where to write the best params (YAML)"),
         ("--report", "tune_report", "where to write every trial (JSON)"),
         ("--plots", "tune_plots", "folder for the study's PNG plots"),
+        ("--predictions", "tune_predictions", "every complete trial's val predictions (CSV)"),
     ):
         parser.add_argument(flag, type=Path, default=Path(DEFAULT_PATHS[var]), help=what)
     parser.add_argument("--study", help="study name (default: tune.study)")
@@ -217,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = TunePaths(
         args.splits, args.images, args.classes, args.augment, args.storage_file, args.journal_file,
-        args.best_params, args.report, args.plots,
+        args.best_params, args.report, args.plots, args.predictions,
     )  # fmt: skip
     overrides = tune_overrides(args, os.environ)
 
@@ -225,4 +260,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         effective = with_overrides(params, overrides) if overrides else params
         run_tune(effective, paths, show_progress_bar=sys.stderr.isatty())
 
-    return run_stage(args.params, stage, (paths.best_params, paths.report, paths.plots))
+    outputs = (paths.best_params, paths.report, paths.plots, paths.predictions)
+    return run_stage(args.params, stage, outputs)

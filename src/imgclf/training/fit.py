@@ -20,8 +20,8 @@ from lightning.pytorch.loggers import Logger
 from imgclf import numerics
 from imgclf.config import ModelConfig, Params, TrainConfig
 from imgclf.data.datamodule import ImageDataModule
+from imgclf.models.architectures import AUTO, auto_depth, auto_width
 from imgclf.models.checkpoint import read_checkpoint
-from imgclf.models.registry import AUTO, auto_depth, auto_width
 from imgclf.models.spec import ModelSpec
 from imgclf.training.hardware import resolve_threads
 from imgclf.training.module import ClassifierModule

@@ -11,7 +11,7 @@ from __future__ import annotations
 from torch import nn
 
 from imgclf.config import ModelConfig
-from imgclf.models.registry import build_network
+from imgclf.models.architectures import build_network
 from imgclf.models.spec import ModelSpec
 from imgclf.models.transfer import freeze_backbone, load_pretrained
 from imgclf.models.weight_init import init_weights

@@ -4,6 +4,11 @@ Each worker builds its objective once (:func:`build_objective`), so the images a
 once per worker, not once per trial. With ``tune.folds`` a trial trains once per fold of the
 split stage's ``folds.csv`` and scores the mean validation accuracy; only the first fold
 reports to the pruner (a step is an epoch, and steps must not repeat within a trial).
+
+A complete trial also records, as user attributes in the study's storage, its predicted class
+on every validation image (in :func:`validation_rows` order) and its network's cost: the
+storage is the one place every worker of a shared study writes to, so whichever worker
+writes the report finds every trial's predictions there (:mod:`imgclf.tuning.evidence`).
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from imgclf.augment import build_augmentation, load_augmentation
 from imgclf.config import Params, with_overrides
 from imgclf.data.datamodule import ImageDataModule
 from imgclf.data.schema import FOLD_COLUMNS, read_classes, read_split, read_table
-from imgclf.data.split import stratified_subset
-from imgclf.data.split_images import LabelledImages, load_split_images
+from imgclf.data.split_reader import LabelledImages, load_split_images
+from imgclf.data.stratified_split import stratified_subset
 from imgclf.errors import ParamError
 from imgclf.fingerprint import content_hash
+from imgclf.models.cost import network_cost
+from imgclf.models.inference import torch_probabilities
 from imgclf.training.fit import fit
 from imgclf.training.processes import one_device_per_trial
 from imgclf.tuning.space import suggest
@@ -36,6 +43,10 @@ log = logging.getLogger(__name__)
 USER_ATTR_FOLD_ACC = "fold_val_acc"
 # Recorded so that trials tied on accuracy (common on a small val split) can be ranked.
 USER_ATTR_VAL_LOSS = "val_loss"
+# A complete trial's predicted class index per validation image, and its network's cost.
+USER_ATTR_PREDICTIONS = "val_predictions"
+USER_ATTR_FLOPS = "forward_flops"
+USER_ATTR_PARAMETERS = "parameters"
 # Where and how a trial runs, not what it computes: team members on CPUs and GPUs share a study.
 HOW_TO_RUN = {"accelerator", "devices", "strategy", "num_nodes", "num_workers", "num_threads"}
 
@@ -112,7 +123,7 @@ def build_objective(
         trial_params = with_overrides(params, values)
         log.info("trial %d: %s", trial.number, values)
         with trial_run(trial, values, enabled=track):
-            scores, losses = [], []
+            scores, losses, predicted = [], [], []
             for index, (train, val) in enumerate(folds):
                 callbacks = (
                     [PyTorchLightningPruningCallback(trial, monitor="val_acc")]
@@ -131,9 +142,16 @@ def build_objective(
                 log_epoch_history(result.history, prefix=f"fold{index}_" if len(folds) > 1 else "")
                 scores.append(result.best_val_acc)
                 losses.append(result.best_val_loss)
+                # The kept epoch's weights, through the inference path evaluate uses.
+                net, spec = result.module.net, result.module.spec
+                predicted += torch_probabilities(net, spec, val.images).argmax(1).tolist()
             if len(folds) > 1:
                 trial.set_user_attr(USER_ATTR_FOLD_ACC, scores)
             trial.set_user_attr(USER_ATTR_VAL_LOSS, float(sum(losses) / len(losses)))
+            trial.set_user_attr(USER_ATTR_PREDICTIONS, predicted)
+            cost = network_cost(net, spec)
+            trial.set_user_attr(USER_ATTR_FLOPS, cost.forward_flops)
+            trial.set_user_attr(USER_ATTR_PARAMETERS, cost.parameters)
             return float(sum(scores) / len(scores))
 
     return objective
@@ -193,6 +211,15 @@ def read_folds(splits_dir: str | Path) -> pd.DataFrame:
             f"tune.folds = true needs {path}: set split.folds > 1 and run `dvc repro split`"
         )
     return read_table(path, FOLD_COLUMNS, "split")
+
+
+def validation_rows(splits_dir: str | Path, folds: bool) -> pd.DataFrame:
+    """The images trials are scored on, in the order of their recorded predictions: the val
+    split, or with ``tune.folds`` every fold's validation images, fold by fold."""
+    if not folds:
+        return read_split(Path(splits_dir) / "val.csv")
+    frame = read_folds(splits_dir)
+    return pd.concat([frame[frame["fold"] == fold] for fold in sorted(frame["fold"].unique())])
 
 
 def _fold_images(

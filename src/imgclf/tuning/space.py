@@ -13,7 +13,7 @@ from typing import Any
 
 import optuna
 
-from imgclf.config import Params, SearchDimension, with_overrides
+from imgclf.config import Params, SearchDimension, dotted_value, with_overrides
 from imgclf.errors import ParamError, UserError
 
 GRID_LIMIT = 10_000
@@ -65,6 +65,31 @@ def suggest(trial: optuna.Trial, space: Mapping[str, SearchDimension]) -> dict[s
                 key, float(dim.low or 0.0), float(dim.high or 0.0), step=dim.step, log=dim.log
             )
     return values
+
+
+def default_point(
+    space: Mapping[str, SearchDimension], params: Params
+) -> tuple[dict[str, Any] | None, str]:
+    """``params``' own value of every dimension of ``space``: the point of the search that
+    "no tuning" stands for, and None with the reason when some value lies outside its
+    dimension (the search could never reach it) or is left to a transform's default."""
+    point: dict[str, Any] = {}
+    for key, dim in space.items():
+        try:
+            value = dotted_value(params, key)
+        except KeyError:
+            return None, f"{key} has no value in params.yaml"
+        if dim.type == "categorical":
+            inside = value in (dim.choices or [])
+        else:
+            low, high = float(dim.low or 0.0), float(dim.high or 0.0)
+            inside = isinstance(value, int | float) and low <= value <= high
+            if inside and dim.step is not None:
+                inside = math.isclose((value - low) / dim.step, round((value - low) / dim.step))
+        if not inside:
+            return None, f"params.yaml's {key} = {value!r} lies outside tune.space.{key}"
+        point[key] = value
+    return point, ""
 
 
 def grid_values(space: Mapping[str, SearchDimension]) -> dict[str, list[GridValue]]:

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
 OVER_BUDGET = "imgclf.over_budget"
+DEFAULTS = "imgclf.defaults"  # user attr of the trial queued with params.yaml's own values
 FINGERPRINT = "imgclf.objective_fingerprint"
 
 Objective = Callable[[optuna.Trial], float]
@@ -78,6 +79,9 @@ class StudyPlan:
     fingerprint: str | None = None
     """What the objective depends on (see :func:`objective_fingerprint`): a study holds
     trials of one objective only."""
+    defaults: dict[str, Any] | None = None
+    """params.yaml's own values of the space's keys: queued as one of the ``n_trials``, so
+    that the study shows whether tuning paid at all (None: not a contestant)."""
 
     @property
     def n_trials(self) -> int:
@@ -150,6 +154,24 @@ def recover_interrupted_trials(study: optuna.Study) -> list[int]:
     return failed
 
 
+def enqueue_defaults(study: optuna.Study, plan: StudyPlan) -> bool:
+    """Queue one trial with ``plan.defaults`` unless the study already has it or is full.
+
+    The grid sampler runs exactly its points, so there the defaults are a contestant only as
+    one of them. Two machines starting a shared study at the same instant may both queue it
+    (Optuna's ``skip_if_exists`` is not atomic); the budget still holds, since a queued
+    trial is one of ``n_trials``. Returns whether a trial was queued.
+    """
+    if plan.defaults is None or plan.tune.sampler == "grid":
+        return False
+    if any(trial.user_attrs.get(DEFAULTS) for trial in study.get_trials(deepcopy=False)):
+        return False
+    if not _Census.of(study, None).needs_new_trial(plan.n_trials):
+        return False
+    study.enqueue_trial(plan.defaults, user_attrs={DEFAULTS: True}, skip_if_exists=True)
+    return True
+
+
 def run_study(
     plan: StudyPlan,
     make_objective: ObjectiveFactory,
@@ -165,6 +187,7 @@ def run_study(
     study = open_study(plan, worker=0)
     if plan.storage.owned:
         recover_interrupted_trials(study)
+    enqueue_defaults(study, plan)
     context = multiprocessing.get_context("spawn")
     children = [
         context.Process(

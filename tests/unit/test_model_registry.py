@@ -10,14 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from mlflow import MlflowClient
 
-from imgclf.evaluation import registry
-from imgclf.evaluation.promotion import CHALLENGER, CHAMPION, PromotionDecision
-from imgclf.evaluation.registry import (
+from imgclf.evaluation import model_registry as registry
+from imgclf.evaluation.model_registry import (
     claim_champion,
     promote_if_better,
     record_figure,
     register_version,
 )
+from imgclf.evaluation.promotion import CHALLENGER, CHAMPION, PromotionDecision
 
 _counter = itertools.count()
 

@@ -23,6 +23,7 @@ Other commands:
   profile FILE     check a params profile and print it as `dvc exp run -S` options
   compare [REV] [--alpha A] [--min-shared N] [--json]
                    the working tree's test predictions against REV's (default HEAD), image by image
+  missing-runs     the stages the local MLflow store has no run of (make run runs them again)
 
 `imgclf COMMAND --help` shows a command's options."""
 
@@ -45,8 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module("imgclf.profiles")
     elif command == "compare":
         module = importlib.import_module("imgclf.compare")
+    elif command == "missing-runs":
+        module = importlib.import_module("imgclf.missing_runs")
     else:
-        known = ", ".join((*STAGES, "predict", "serve", "profile", "compare"))
+        known = ", ".join((*STAGES, "predict", "serve", "profile", "compare", "missing-runs"))
         print(f"error: unknown command {command!r}; expected one of {known}", file=sys.stderr)
         return 2
     return int(module.main(rest) or 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -280,3 +281,27 @@ def test_channel_statistics_are_numpys_mean_and_std_summed_a_chunk_at_a_time(sha
     mean, std = channel_statistics(images)
     assert mean == pytest.approx(pixels.mean(axis=(0, 1)), abs=1e-12)
     assert std == pytest.approx(pixels.std(axis=(0, 1)), abs=1e-12)
+
+
+def loader_worker_start_methods(queue) -> None:  # noqa: ANN001 - a multiprocessing queue
+    """In a spawned process (as a tune worker is): how the train loader starts its worker."""
+    from imgclf.data.datamodule import EpochShuffleSampler, ImageDataset, TrainBatches
+
+    images, labels = np.zeros((8, 4, 4), np.uint8), np.zeros(8, np.int64)
+    batches = TrainBatches(ImageDataset(images, labels), EpochShuffleSampler(8, 0), 2, 1)
+    next(iter(batches))
+    queue.put([worker._start_method for worker in batches._stream._workers])
+    batches.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
+def test_a_tune_workers_loader_forks_its_worker_so_a_kill_leaves_no_traceback() -> None:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=loader_worker_start_methods, args=(queue,))
+    child.start()
+    methods = queue.get(timeout=120)
+    child.join(timeout=60)
+
+    assert methods == ["fork"]
+    assert child.exitcode == 0

@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -49,6 +50,11 @@ from imgclf.models.spec import standardize
 SampleKey = tuple[int, int]  # (index, augmentation seed)
 RawBatch = tuple[np.ndarray, np.ndarray]  # uint8 images, int64 labels, as a loader yields them
 Batch = tuple[torch.Tensor, torch.Tensor]  # float32 NCHW images, int64 labels
+# Loader workers are forked on Linux, as a main process's are by default. A tune worker is a
+# spawned process, whose default is spawn: that would import torch again in every fit's loader
+# worker, and a spawned worker reads its start-up state from a pipe that a killed tune worker
+# leaves truncated, printing an UnpicklingError traceback into the study's output.
+WORKER_START = "fork" if sys.platform == "linux" else None
 # Train batches a worker hands over at once: each hand-over costs the training process about
 # 0.35 ms (the DataLoader's queue, unpickling), for one batch or four.
 BATCHES_PER_GROUP = 4
@@ -160,14 +166,11 @@ class TrainBatches:
     """The train split's loader as Lightning sees it: ``len`` batches an epoch, and a
     ``sampler`` whose ``set_epoch`` Lightning calls before each epoch.
 
-    The batches come from one DataLoader iterator over :class:`EpochBatchSampler` that runs
-    across epochs, started when the loader is made: a fresh iterator per epoch left the
-    step waiting at every epoch's start (a round trip to the worker, then the first batch
-    augmented from scratch), 5 to 12 ms an epoch on the digits, half the wait that was left
-    with a worker (``bench/bench_train.py``). A worker hands over :data:`BATCHES_PER_GROUP`
-    batches at a time. An epoch other than the one the stream is at (a resumed run, one
-    stopped mid-epoch, ``set_epoch`` by hand) restarts it there, so the batches are the same
-    as from a fresh iterator.
+    Rules: one DataLoader iterator over :class:`EpochBatchSampler` runs across all epochs of
+    a fit, so its worker never waits at an epoch's start (``BENCHMARKS.md``, "Loading: whole
+    batches"); a worker hands over :data:`BATCHES_PER_GROUP` batches at a time; an epoch
+    other than the one the stream is at (a resumed run, a stopped epoch, ``set_epoch`` by
+    hand) restarts the stream there, so every epoch's batches are those of a fresh iterator.
     """
 
     def __init__(
@@ -204,11 +207,10 @@ class TrainBatches:
     def close(self) -> None:
         """Stop the iterator's worker processes now, and drop it.
 
-        Dropping it alone stops them only once nothing refers to it (Lightning's loops keep
-        this loader's generator), and an iterator left to the garbage collector stalled the
-        training process 5 s (the DataLoader's status-check timeout) at a random point of the
-        next trial in ``bench/bench_pruning.py``. torch has no public call for this; Lightning
-        stops the workers of its own loaders with the same ``_shutdown_workers``.
+        Workers must stop when the fit ends, not when the garbage collector finds the
+        iterator: a late collection stalls the next fit of the process for the DataLoader's
+        5 s status-check timeout (commit history of this method). torch has no public call
+        for it; Lightning stops its own loaders' workers with the same ``_shutdown_workers``.
         """
         stream, self._stream, self._stream_epoch = self._stream, None, None
         shutdown = getattr(stream, "_shutdown_workers", None)  # only iterators with workers
@@ -223,6 +225,7 @@ class TrainBatches:
                 self.sampler, self.batch_size, first_epoch=epoch, group=BATCHES_PER_GROUP
             ),
             num_workers=self.num_workers,
+            multiprocessing_context=WORKER_START if self.num_workers else None,
             collate_fn=keep_batch,  # __getitems__ already returns whole batches
             worker_init_fn=self.worker_init_fn,
             # A private generator (workers' base seed): creating an iterator must not draw

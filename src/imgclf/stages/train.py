@@ -90,10 +90,9 @@ def run_train(untuned: Params, paths: TrainPaths, progress_bar: bool = False) ->
             experiment_name=params.mlflow.experiment,
             run_id=run.info.run_id,
             tracking_uri=mlflow.get_tracking_uri(),
-            # Each epoch's metrics are written before the next epoch starts. MLflow's
-            # background queue would save that write, but shutting it down at the end of the
-            # fit waits out its one-second poll (`queue.get(timeout=1)`): bench_train.py
-            # measured Lightning / plain 1.72x with it and 1.22x without on the digits.
+            # Synchronous: the asynchronous queue's shutdown waits out its one-second poll at
+            # the end of every fit (BENCHMARKS.md, "Training: Lightning against a plain
+            # PyTorch loop").
             synchronous=True,
         )
         result = fit_resumable(

@@ -70,10 +70,9 @@ class ClassifierModule(L.LightningModule):
         self.model_cfg = ModelConfig.model_validate(model)
         self.train_cfg = TrainConfig.model_validate(train)
         self.net = net
-        # One running total per phase: their states must never mix. They are added to every
-        # step and logged once per epoch: each self.log call costs Lightning about a
-        # millisecond on CPU, and a torchmetrics update about as much, a third of a training
-        # step on 8x8 digits.
+        # One running total per phase (their states must never mix), added to every step and
+        # logged once per epoch: per-step self.log calls and torchmetrics updates cost a third
+        # of a digits step (BENCHMARKS.md, "Training: Lightning against a plain PyTorch loop").
         self.totals = {phase: EpochTotals() for phase in PHASES}
 
     @classmethod

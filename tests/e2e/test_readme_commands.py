@@ -1,0 +1,68 @@
+"""The README's commands, as written, in order, in one plain shell (no venv activated) on a
+fresh copy of the repository: a renamed flag, a moved file or a missing step fails here.
+
+A ```bash block right after a line ``<!-- not run by tests: REASON -->`` is skipped, and the
+test prints which and why (the test suite itself, a server that would not return). The copy
+gets this checkout's ``.venv`` (a symlink) in place of the minutes of installing it that
+``make run`` does on a fresh machine; everything else runs as a newcomer's shell would.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.project_copy import REPO, git_env
+
+BLOCK = re.compile(
+    r"(?:<!--\s*not run by tests:\s*(?P<skip>[^>]*?)\s*-->\s*\n)?```bash\n(?P<body>.*?)```", re.S
+)
+
+
+def readme_blocks(text: str) -> list[tuple[str, str | None]]:
+    """(commands, reason to skip or None) of each bash block, in order."""
+    return [(m.group("body"), m.group("skip")) for m in BLOCK.finditer(text)]
+
+
+def plain_shell_env() -> dict[str, str]:
+    """This environment as a fresh login shell has it: no venv on PATH, no tracking server."""
+    env = {k: v for k, v in git_env().items() if k not in ("VIRTUAL_ENV", "MLFLOW_TRACKING_URI")}
+    env["PATH"] = os.pathsep.join(
+        part for part in env["PATH"].split(os.pathsep) if ".venv" not in part
+    )
+    return env
+
+
+def test_blocks_are_found_with_their_reasons_to_skip() -> None:
+    text = (
+        "```bash\nmake run\n```\n"
+        "<!-- not run by tests: the test suite itself -->\n```bash\nmake test\n```\n"
+    )
+
+    assert readme_blocks(text) == [("make run\n", None), ("make test\n", "the test suite itself")]
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_readme_commands_run_as_written_in_a_plain_shell(project: Path) -> None:
+    (project / ".venv").symlink_to(REPO / ".venv")
+    blocks = readme_blocks((REPO / "README.md").read_text())
+    skipped = [(body.strip().splitlines()[0], why) for body, why in blocks if why]
+    for first_line, why in skipped:
+        print(f"README block not run ({why}): {first_line}")
+    assert all(why.strip() for _, why in skipped)
+    script = "set -euo pipefail\n" + "\n".join(body for body, why in blocks if not why)
+
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=project, env=plain_shell_env(), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1500,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stdout[-6000:]
+    assert "Traceback" not in done.stdout
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True)
+    assert status.stdout.decode() == "", "the README's commands changed committed files"

@@ -10,8 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from imgclf import numerics
-
-STAGES = ("ingest", "validate", "split", "augment", "tune", "train", "evaluate")
+from imgclf.stages import STAGES
 
 USAGE = f"""usage: imgclf COMMAND [ARGS...]
 

@@ -23,15 +23,15 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from imgclf import tracking
-from imgclf.cli import STAGES
 from imgclf.config import load_params
 from imgclf.errors import UserError
 from imgclf.evaluation.promotion import CHAMPION
+from imgclf.stages import STAGES
 from imgclf.stages.command import project_root, tracking_settings
 
 
 def missing_stages(client: MlflowClient, experiment: str, model_name: str) -> list[str]:
-    """The stages of :data:`~imgclf.cli.STAGES` without a finished run in ``experiment``;
+    """The stages of :data:`~imgclf.stages.STAGES` without a finished run in ``experiment``;
     evaluate also while ``model_name`` has no champion."""
     found = client.get_experiment_by_name(experiment)
     if found is None:

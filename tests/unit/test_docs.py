@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from imgclf.cli import STAGES
+from imgclf.stages import STAGES
 from tests.support.project_copy import REPO
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "BENCHMARKS.md"]

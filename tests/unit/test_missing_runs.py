@@ -12,8 +12,8 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from imgclf.cli import STAGES
 from imgclf.missing_runs import main, missing_stages
+from imgclf.stages import STAGES
 from imgclf.tracking import TAG_STAGE
 from tests.support.project_copy import REPO
 

@@ -89,6 +89,12 @@ def test_stage_deps_list_exactly_the_library_files_the_stage_imports(stage: str)
     assert not shown(declared - imported), f"{stage}: in its deps but never imported"
 
 
+def test_the_stage_list_of_the_cli_is_dvc_yamls_in_order() -> None:
+    from imgclf.stages import STAGES as LISTED
+
+    assert list(LISTED) == STAGES
+
+
 def test_the_library_default_paths_are_the_paths_dvc_yaml_declares() -> None:
     (declared,) = (entry["paths"] for entry in DVC_YAML["vars"] if "paths" in entry)
     assert declared == DEFAULT_PATHS

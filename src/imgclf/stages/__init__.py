@@ -4,3 +4,6 @@
 parses the command line and is what both ``imgclf <stage>`` and the command ``dvc.yaml``
 runs call.
 """
+
+# dvc.yaml's stages in DAG order (tests/unit/test_stage_deps.py holds the two equal).
+STAGES = ("ingest", "validate", "split", "augment", "tune", "train", "evaluate")

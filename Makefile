@@ -68,13 +68,12 @@ test-slow: setup
 test-postgres: setup
 	$(BIN)/pytest -m postgres
 
-# The MLflow UI of a fresh `dvc repro`, rendered by headless Chromium (apt-get install chromium).
+# The MLflow UI after `make run` on a fresh copy, rendered by headless Chromium (apt-get install chromium).
 test-browser: setup
 	$(BIN)/pytest -m browser
 
-# The README's pictures in docs/, from the finished `make run` here (reports/, mlflow.db):
-# MLflow UI screenshots (needs chromium), the augmentation preview, the confusion matrix, the
-# study's optimization history and the DAG.
+# The guides' pictures that no stage writes, into docs/ from the finished `make run` here
+# (mlflow.db): MLflow UI screenshots (needs chromium) and the DAG.
 docs: setup
 	$(BIN)/python -m docs.pictures
 
@@ -130,7 +129,7 @@ metrics: setup
 # A team's tracking server: PostgreSQL backend store, artifacts uploaded and downloaded
 # through the server (--serve-artifacts), so clients need no access to the artifact store.
 # Configured by the variables `mlflow server` reads itself; MLFLOW_HOST=0.0.0.0 exposes it
-# (turn on MLFLOW_SERVER_APP=basic-auth first: README, "MLflow for a team").
+# (turn on MLFLOW_SERVER_APP=basic-auth first: docs/mlflow-server.md).
 MLFLOW_SERVER_APP ?=
 mlflow-server: setup
 	@test -n "$$MLFLOW_BACKEND_STORE_URI" || { echo "error: MLFLOW_BACKEND_STORE_URI is not set; \

@@ -1,12 +1,11 @@
-"""`make docs`: the README's pictures, regenerated into docs/ from a finished `make run`.
+"""`make docs`: the pictures of README.md and docs/*.md that no stage writes, regenerated into
+docs/ from a finished `make run` (the guides show the stages' own PNGs from reports/):
 
 * the MLflow UI, rendered by headless Chromium: the experiment's runs page (stage runs, the
   tune run with its trials) and the registered model's page (its ``champion`` alias);
-* the augmentation preview, the confusion matrix and the study's optimization history,
-  copied from the stages' outputs;
 * the DAG of ``dvc dag --dot``, drawn with networkx and matplotlib (no graphviz needed).
 
-tests/e2e/test_browser.py drives the same functions, so what the README shows is what the
+tests/e2e/test_browser.py drives the same functions, so what the guides show is what the
 test checked.
 """
 
@@ -31,12 +30,6 @@ from imgclf.config import load_params
 from imgclf.tracking import TAG_STAGE, local_store
 
 WINDOW = (1400, 900)
-# Copied as they are: (stage output, picture in docs/).
-STAGE_PICTURES = {
-    "reports/augment_preview.png": "augment_preview.png",
-    "reports/confusion_matrix.png": "confusion_matrix.png",
-    "reports/tune_plots/optimization_history.png": "optimization_history.png",
-}
 
 
 def free_port() -> int:
@@ -178,13 +171,8 @@ def draw_dag(dot: str, picture: Path) -> None:
 
 
 def stage_pictures(project: Path, out: Path) -> None:
-    """Copy the stages' pictures of the finished run in ``project`` into ``out`` and draw
-    its DAG there."""
+    """Draw the DAG of the project in ``project`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    for source, name in STAGE_PICTURES.items():
-        if not (project / source).is_file():
-            raise SystemExit(f"error: {project / source}: missing; run `make run` first")
-        shutil.copyfile(project / source, out / name)
     dot = subprocess.run(
         ["dvc", "dag", "--dot"], cwd=project, capture_output=True, text=True, check=True
     ).stdout

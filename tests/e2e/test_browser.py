@@ -94,5 +94,4 @@ def test_mlflow_ui_shows_the_stage_runs_the_trials_and_the_champion(
         assert (shots / f"{name}.png").read_bytes()[:4] == b"\x89PNG", name
     # `make docs` draws the rest from the same run.
     stage_pictures(project, shots)
-    for name in ["augment_preview", "confusion_matrix", "optimization_history", "dag"]:
-        assert (shots / f"{name}.png").read_bytes()[:4] == b"\x89PNG", name
+    assert (shots / "dag.png").read_bytes()[:4] == b"\x89PNG"

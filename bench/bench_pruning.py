@@ -85,6 +85,15 @@ def run_pruned_study(params: Params, inputs: TrialInputs, folder: Path) -> Study
     )
 
 
+def quiet_training_logs() -> None:
+    """Warnings only, from Lightning and Optuna too: the benchmark prints its own table."""
+    logging.basicConfig(level=logging.WARNING)
+    for chatty in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -95,11 +104,7 @@ def main() -> None:
     parser.add_argument("--pruner", default="median", help="the pruned side's tune.pruner")
     parser.add_argument("--seeds", type=int, nargs="+", help="default: the params' seed")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    for chatty in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore")
+    quiet_training_logs()
 
     params = load_params(args.params)
     budget = {"tune.n_trials": args.n_trials, "tune.max_epochs": args.max_epochs}

@@ -18,17 +18,15 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import optuna
 from bench_data import digits_splits, fashion_mnist_subset_splits
+from bench_pruning import quiet_training_logs
 
 from imgclf.augment import build_augmentation, load_augmentation, save_augmentation
 from imgclf.config import Params, load_params, with_overrides
@@ -136,11 +134,7 @@ def main() -> None:
     parser.add_argument("--n-trials", type=int, default=8)
     parser.add_argument("--max-epochs", type=int, help="tune.max_epochs (default: the params')")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    for chatty in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore")
+    quiet_training_logs()
 
     params = load_params(args.params)
     overrides: dict[str, Any] = {

@@ -139,7 +139,7 @@ mlflow-server: setup
 	MLFLOW_HOST="$${MLFLOW_HOST:-127.0.0.1}" MLFLOW_PORT="$${MLFLOW_PORT:-5000}" \
 	exec $(BIN)/mlflow server --serve-artifacts $(if $(MLFLOW_SERVER_APP),--app-name $(MLFLOW_SERVER_APP))
 
-# The MLflow UI on the local store the stages log to by default (tracking.py's
+# The MLflow UI on the local store the stages log to by default (imgclf/tracking/store.py's
 # LOCAL_STORE), and optuna-dashboard on the tune stage's local study (dvc.yaml's
 # paths.optuna_db) or on IMGCLF_OPTUNA_STORAGE when set; both on loopback only.
 UI_PORT ?= 5000

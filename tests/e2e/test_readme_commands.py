@@ -18,6 +18,8 @@ import pytest
 
 from tests.support.project_copy import REPO, git_env
 
+# A ```text block right after a bash block (prose between allowed): what those commands print.
+SHOWN = re.compile(r"```bash\n(?:.*?)```\n(?:(?!```).)*?```text\n(?P<out>.*?)```", re.S)
 BLOCK = re.compile(
     r"(?:<!--\s*not run by tests:\s*(?P<skip>[^>]*?)\s*-->\s*\n)?```bash\n(?P<body>.*?)```", re.S
 )
@@ -26,6 +28,12 @@ BLOCK = re.compile(
 def readme_blocks(text: str) -> list[tuple[str, str | None]]:
     """(commands, reason to skip or None) of each bash block, in order."""
     return [(m.group("body"), m.group("skip")) for m in BLOCK.finditer(text)]
+
+
+def shown_outputs(text: str) -> list[str]:
+    """Every line of the ```text blocks that show a bash block's output, spaces collapsed."""
+    lines = (line for m in SHOWN.finditer(text) for line in m.group("out").splitlines())
+    return [" ".join(line.split()) for line in lines if line.strip()]
 
 
 def plain_shell_env() -> dict[str, str]:
@@ -47,6 +55,12 @@ def lend_venv(project: Path) -> None:
     stamp = (venv / ".installed-stamp").stat().st_mtime
     for made_from in ("requirements.lock", "pyproject.toml"):
         os.utime(project / made_from, (stamp - 1, stamp - 1))
+
+
+def test_shown_outputs_are_the_text_blocks_after_a_command() -> None:
+    text = "```bash\nls\n```\nprints:\n\n```text\na  b\n```\n\n```text\nnot output\n```\n"
+
+    assert shown_outputs(text) == ["a b"]
 
 
 def test_blocks_are_found_with_their_reasons_to_skip() -> None:
@@ -76,5 +90,7 @@ def test_readme_commands_run_as_written_in_a_plain_shell(project: Path) -> None:
 
     assert done.returncode == 0, done.stdout[-6000:]
     assert "Traceback" not in done.stdout
+    printed = {" ".join(line.split()) for line in done.stdout.splitlines()}
+    assert set(shown_outputs((REPO / "README.md").read_text())) <= printed
     status = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True)
     assert status.stdout.decode() == "", "the README's commands changed committed files"

@@ -32,10 +32,10 @@ from imgclf.augment import build_augmentation, load_augmentation, save_augmentat
 from imgclf.config import Params, load_params, with_overrides
 from imgclf.data.datamodule import ImageDataModule
 from imgclf.data.schema import read_classes, read_split
-from imgclf.data.split_reader import load_split_images
+from imgclf.data.split_reader import load_split_images, split_image_size
 from imgclf.models.inference import torch_probabilities
 from imgclf.tracking import cpu_description
-from imgclf.training.fit import fit
+from imgclf.training.fit import fit, resolved_auto
 from imgclf.tuning.objective import TrialInputs, build_objective, validation_rows
 from imgclf.tuning.report import choose
 from imgclf.tuning.space import check_space, default_point
@@ -90,7 +90,9 @@ def run_seed(params: Params, inputs: TrialInputs, folder: Path) -> dict[str, Pic
     storage = resolve_storage(
         None, storage_file=str(folder / "study.db"), journal_file="-", workers=1
     )
-    defaults, _ = default_point(params.tune.space, params)
+    image_size = split_image_size(Path(inputs.splits_dir) / "train.csv", inputs.store_dir)
+    resolved = with_overrides(params, resolved_auto(params, image_size))
+    defaults, _ = default_point(params.tune.space, resolved)
     plan = StudyPlan(
         study_name="bench-select", storage=storage, tune=params.tune, seed=params.seed,
         defaults=defaults,

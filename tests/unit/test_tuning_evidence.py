@@ -229,7 +229,9 @@ def test_tune_json_p_values_recompute_from_the_predictions_file_with_scipy(
 ) -> None:
     args = local_stage_args(tmp_path, tiny_inputs, monkeypatch)
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["model"]["width"] = "auto"  # 32 at 8 px: the defaults' width is a choice
     params["tune"].update(n_trials=3, select="simplest_tied", pruner="none")
+    params["tune"]["space"]["model.width"] = {"type": "categorical", "choices": [8, 32]}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
 
     with caplog.at_level(logging.INFO, logger="imgclf.tune"):
@@ -261,7 +263,7 @@ def test_tune_json_p_values_recompute_from_the_predictions_file_with_scipy(
             assert evidence["versus_best"]["p_value"] == pytest.approx(recomputed)
             assert evidence["versus_best"]["test"] == "mcnemar_exact"
     defaults = [t for t in report["trials"] if t.get(DEFAULTS)]
-    assert [t["params"] for t in defaults] == [{"train.lr": 0.003}]
+    assert [t["params"] for t in defaults] == [{"train.lr": 0.003, "model.width": 32}]
     assert report["verdict"] in caplog.text and report["verdict"].startswith("best trial ")
     (parent,) = mlflow.search_runs(
         search_all_experiments=True, filter_string="tags.`imgclf.tune_verdict` != ''",

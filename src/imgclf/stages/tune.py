@@ -26,7 +26,7 @@ from imgclf.fingerprint import code_files, content_hash
 from imgclf.models.architectures import check_architecture
 from imgclf.stages.command import base_parser, configure_logging, run_stage, tracked_run
 from imgclf.stages.default_paths import DEFAULT_PATHS
-from imgclf.training.fit import resolved_model_keys
+from imgclf.training.fit import resolved_auto, resolved_model_keys
 from imgclf.training.hardware import available_cores, resolve_threads
 from imgclf.tuning.budget import budgeted_trials
 from imgclf.tuning.liveness import exclusive_run
@@ -96,7 +96,11 @@ def _tune(params: Params, paths: TunePaths, storage: StorageSpec, show_progress_
     # trials are the ones a fresh clone computes; a shared storage refuses another objective
     # but lets teammates on other commits share it.
     local_name = f"{params.tune.study}-{content_hash(fingerprint, code_files(), length=8)}"
-    defaults, not_a_contestant = default_point(params.tune.space, params)
+    image_size = split_image_size(paths.splits / "train.csv", paths.images)
+    resolved = resolved_model_keys(params, image_size)
+    # `auto` stands for what it resolves to on this data (model.width: auto -> 32 at 8 px).
+    auto = with_overrides(params, resolved_auto(params, image_size))
+    defaults, not_a_contestant = default_point(params.tune.space, auto)
     if defaults is None:
         log.info("params.yaml's own values are no trial of the study: %s", not_a_contestant)
     plan = StudyPlan(
@@ -109,7 +113,6 @@ def _tune(params: Params, paths: TunePaths, storage: StorageSpec, show_progress_
         fingerprint=fingerprint,
         defaults=defaults,
     )
-    image_size = split_image_size(paths.splits / "train.csv", paths.images)
     threads = worker_threads(params.train, params.tune.workers, image_size)
     if threads is not None:
         params = with_overrides(params, {"train.num_threads": threads})
@@ -140,7 +143,7 @@ def _tune(params: Params, paths: TunePaths, storage: StorageSpec, show_progress_
             storage=storage.display,
             report=paths.report,
             best=paths.best_params,
-            resolved=resolved_model_keys(params, image_size),
+            resolved=resolved,
             choice=choice,
             predictions=paths.predictions,
             rows=rows,

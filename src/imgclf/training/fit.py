@@ -71,14 +71,23 @@ def resolved_width(model_cfg: ModelConfig, image_size: int) -> int:
     return auto_width(image_size) if model_cfg.width == AUTO else int(model_cfg.width)
 
 
-def resolved_model_keys(params: Params, image_size: int) -> dict[str, int]:
+def resolved_auto(params: Params, image_size: int) -> dict[str, int]:
     """The ``model.*`` values that ``auto`` stands for on images of ``image_size``."""
     resolved = {}
-    if params.model.depth == AUTO and "model.depth" not in params.tune.space:
+    if params.model.depth == AUTO:
         resolved["model.depth"] = resolved_depth(params.model, image_size)
-    if params.model.width == AUTO and "model.width" not in params.tune.space:
+    if params.model.width == AUTO:
         resolved["model.width"] = resolved_width(params.model, image_size)
     return resolved
+
+
+def resolved_model_keys(params: Params, image_size: int) -> dict[str, int]:
+    """:func:`resolved_auto` but for the keys the study tunes (its trials set those)."""
+    return {
+        key: value
+        for key, value in resolved_auto(params, image_size).items()
+        if key not in params.tune.space
+    }
 
 
 def fit(

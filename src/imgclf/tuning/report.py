@@ -139,10 +139,9 @@ def study_report(
                 "p_value": runner_up.versus_best.p_value,
                 "test": runner_up.versus_best.test,
             }
-    document["trials"] = [_trial_entry(t) | {"evidence": figures.get(t.number)} for t in trials]
-    if evidence is None:
-        for entry in document["trials"]:
-            del entry["evidence"]
+    # With evidence, every trial has the key (null for pruned and failed ones).
+    extra = (lambda t: {"evidence": figures.get(t.number)}) if evidence else (lambda t: {})
+    document["trials"] = [_trial_entry(t) | extra(t) for t in trials]
     return document
 
 
